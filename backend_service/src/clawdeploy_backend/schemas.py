@@ -1,0 +1,68 @@
+"""Response bodies of backend-service; each JSON body is an :class:`Envelope`.
+
+``ok`` in the envelope says whether the *request* succeeded; a gateway's health is in the
+payload (``diagnosis``, ``gateway.ok``). Errors are :class:`ErrorEnvelope`.
+"""
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Envelope(BaseModel):
+    """``{"ok": bool, "trace_id": str}``, the fields every JSON response starts with."""
+
+    ok: bool = True
+    trace_id: str
+
+
+class ErrorEnvelope(Envelope):
+    """``{"ok": false, "trace_id", "error_code", "error"}``; ``error`` says what to fix."""
+
+    ok: bool = False
+    error_code: str
+    error: str
+
+
+class HealthResponse(Envelope):
+    """Body of ``GET /healthz``: liveness of backend-service itself, never of the gateway."""
+
+    service: str
+    version: str
+
+
+class ServiceInfo(BaseModel):
+    """Name and version of this backend-service."""
+
+    name: str
+    version: str
+
+
+class GatewayProbeResult(BaseModel):
+    """One probe of the gateway, as returned by ``gateway_probe.probe_gateway``.
+
+    ``diagnosis`` is a code of the diagnosis taxonomy and ``fix`` its one-line remedy;
+    ``http_status`` is None when no HTTP answer came back; ``reply`` is the model's text
+    when the probe succeeded; ``failing`` lists the gateway's failing readiness checks.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    diagnosis: str
+    ok: bool
+    http_status: int | None = None
+    latency_ms: int = 0
+    fix: str = ""
+    detail: str = ""
+    reply: str | None = None
+    health: dict[str, Any] | None = None
+    failing: list[str] = Field(default_factory=list)
+    attempts: int = 1
+
+
+class StatusResponse(Envelope):
+    """Body of ``GET /api/v1/status``: this service and a live probe of its gateway."""
+
+    service: ServiceInfo
+    diagnosis: str
+    gateway: GatewayProbeResult

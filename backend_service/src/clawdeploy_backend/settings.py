@@ -1,0 +1,87 @@
+"""Settings of backend-service, read from the environment and an optional env file.
+
+The env file's path comes from ``BACKEND_ENV_FILE`` (as in the seed service, whose ``.env``
+also holds the gateway's keys: unknown keys are ignored). Precedence, highest first:
+arguments given to :class:`Settings`, environment variables, the env file, the defaults.
+
+Environment names are the field names in upper case (``BACKEND_API_TOKEN``,
+``OPENCLAW_GATEWAY_URL``, ...). Tokens are :class:`~pydantic.SecretStr`, so they never show
+in a ``repr`` or a log line; an empty token counts as unset.
+"""
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_FILE_VAR = "BACKEND_ENV_FILE"
+
+
+class SettingsFileError(ValueError):
+    """``BACKEND_ENV_FILE`` names a file that cannot be read."""
+
+
+class Settings(BaseSettings):
+    """Every knob of backend-service; see README.md for the table of variables."""
+
+    model_config = SettingsConfigDict(
+        env_file=None,
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    backend_api_token: SecretStr | None = None
+    backend_host: str = "127.0.0.1"
+    backend_port: int = Field(default=18889, ge=1, le=65535)
+    openclaw_gateway_url: str = "http://127.0.0.1:18789"
+    openclaw_gateway_token: SecretStr | None = None
+    gateway_probe_timeout_s: float = Field(default=20.0, gt=0, le=600)
+    gateway_agent_model: str = Field(default="openclaw", min_length=1)
+
+    @field_validator("backend_api_token", "openclaw_gateway_token", mode="before")
+    @classmethod
+    def _blank_token_is_unset(cls, value: object) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("openclaw_gateway_url")
+    @classmethod
+    def _gateway_root_url(cls, value: str) -> str:
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        if parts.port == 0:  # .port itself raises ValueError on a non-numeric port
+            raise ValueError("port must be 1-65535")
+        # The gateway authenticates by bearer token; credentials or a query in the URL
+        # would be shown on the status page and break the probe's path joining.
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("must not contain user info; the token goes in OPENCLAW_GATEWAY_TOKEN")
+        if parts.query or parts.fragment:
+            raise ValueError("must not contain a query or fragment")
+        return value.rstrip("/")
+
+
+def load_settings() -> Settings:
+    """Build :class:`Settings` from the process environment and ``BACKEND_ENV_FILE``.
+
+    Raises :class:`SettingsFileError` when ``BACKEND_ENV_FILE`` is set but is not a
+    readable file (a typo there would otherwise silently drop every setting in it), and
+    :class:`pydantic.ValidationError` when a value is invalid.
+    """
+    env_file = os.environ.get(ENV_FILE_VAR, "").strip()
+    if not env_file:
+        return Settings()
+    path = Path(env_file)
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise SettingsFileError(
+            f"{ENV_FILE_VAR}={env_file} is not a readable file; "
+            f"fix the path or unset {ENV_FILE_VAR}"
+        )
+    return Settings(_env_file=path)

@@ -1,0 +1,78 @@
+"""Helpers for the backend-service tests (a module name unique in the repository)."""
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from clawdeploy_backend import gateway_probe
+
+# DESIGN.md, "Diagnosis taxonomy": the codes every part of the collection reports.
+TAXONOMY = (
+    "ok",
+    "auth_failed",
+    "responses_endpoint_not_enabled_or_not_found",
+    "network_or_unreachable",
+    "upstream_model_error",
+    "backend_unreachable",
+    "executor_not_available",
+)
+SETTING_VARS = (
+    "BACKEND_ENV_FILE",
+    "BACKEND_API_TOKEN",
+    "BACKEND_HOST",
+    "BACKEND_PORT",
+    "OPENCLAW_GATEWAY_URL",
+    "OPENCLAW_GATEWAY_TOKEN",
+    "GATEWAY_PROBE_TIMEOUT_S",
+    "GATEWAY_AGENT_MODEL",
+)
+
+
+def make_result(diagnosis: str, **fields: Any) -> dict[str, Any]:
+    """A probe result shaped like ``gateway_probe.probe_gateway``'s, for ``diagnosis``."""
+    result: dict[str, Any] = {
+        "diagnosis": diagnosis,
+        "ok": diagnosis == "ok",
+        "http_status": 200 if diagnosis == "ok" else None,
+        "latency_ms": 42,
+        "fix": gateway_probe.DIAGNOSES[diagnosis],
+        "detail": "",
+        "reply": "pong" if diagnosis == "ok" else None,
+        "health": {"ok": True, "status": "live"},
+        "failing": [],
+    }
+    result.update(fields)
+    return result
+
+
+class FakeProber:
+    """Stands in for ``GatewayProber``: returns a canned result and counts calls."""
+
+    def __init__(
+        self, result: dict[str, Any] | BaseException, base_url: str = "http://127.0.0.1:18789"
+    ) -> None:
+        self.result: dict[str, Any] | BaseException = result
+        self.base_url = base_url
+        self.calls = 0
+
+    def probe(self) -> dict[str, Any]:
+        self.calls += 1
+        if isinstance(self.result, BaseException):
+            raise self.result
+        return dict(self.result)
+
+
+class CheckedClient(TestClient):
+    """A TestClient that fails the test if a response body or header shows a secret."""
+
+    def __init__(self, app: FastAPI, secrets_to_hide: list[str]) -> None:
+        super().__init__(app, raise_server_exceptions=False)
+        self.secrets_to_hide = secrets_to_hide
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        response = super().request(*args, **kwargs)
+        shown = response.text + "\n" + "\n".join(f"{k}: {v}" for k, v in response.headers.items())
+        for secret in self.secrets_to_hide:
+            assert secret not in shown, f"response to {args[:2]} shows a secret"
+        return response

@@ -1,0 +1,10 @@
+# Source me: the environment every script runs Ansible/Molecule with.
+# shellcheck shell=bash
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export PATH="$repo/.venv/bin:$PATH"
+export CLAWDEPLOY_CACHE="$repo/.cache"
+export ANSIBLE_CONFIG="$repo/ansible.cfg"
+export ANSIBLE_COLLECTIONS_PATH="$repo/.cache/collections"
+export OPENCLAW_VERSION="${OPENCLAW_VERSION:-2026.9.6}"
+export PYTHONDONTWRITEBYTECODE=1
+export NO_COLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Every test: lint (ruff, yamllint, ansible-lint production profile), ansible-test sanity,
+# unit tests (modules, filters, backend-service), then the Molecule default scenario on a
+# real systemd test host (create, prepare, converge, idempotence, check, verify, destroy).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+"$here/bootstrap.sh"
+# shellcheck source=env.sh
+. "$here/env.sh"
+cd "$repo"
+mkdir -p .cache/logs
+step() { printf '\n=== %s\n' "$*"; }
+
+step "lint"
+ruff check .
+ruff format --check .
+yamllint -s .
+ansible-lint
+
+step "unit tests"
+pytest -q tests/unit backend_service/tests
+
+step "images"
+"$here/images.sh"
+
+step "molecule default"
+export CLAWDEPLOY_MOLECULE_LOG="$repo/.cache/logs/molecule-default.log"
+molecule test -s default 2>&1 | tee "$CLAWDEPLOY_MOLECULE_LOG"
