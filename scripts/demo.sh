@@ -4,6 +4,7 @@
 # look around with `docker exec -it clawdeploy-demo bash`; remove it with `make demo-clean`.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
 "$here/bootstrap.sh"
 "$here/images.sh"
 # shellcheck source=env.sh

@@ -3,6 +3,7 @@
 # the real OpenClaw gateway image for $OPENCLAW_VERSION.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
 # shellcheck source=env.sh
 . "$here/env.sh"
 "$repo/tests/hosts/build-rootfs-image.sh" host

@@ -30,8 +30,8 @@
 #   and the shellcheck test, but only when the shellcheck program is missing (Debian
 #               package `shellcheck`; without it the test cannot run).
 #   changelog   runs, but is a no-op until changelogs/config.yaml exists.
-# Wall time: about 1.5 min on a fresh machine (virtualenvs are created and filled from the
-# index), about 1 min once ~/.ansible/test/venv holds them.
+# Wall time (2 cores): about 2 min with an empty ~/.ansible/test/venv (virtualenvs are
+# created and filled from the index), about 45 s once it holds them.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)

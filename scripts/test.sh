@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Every test: lint (ruff, yamllint, ansible-lint production profile), ansible-test sanity,
-# unit tests (modules, filters, backend-service), then the Molecule default scenario on a
+# the collection build, unit tests (modules, filters, backend-service), then the Molecule default scenario on a
 # real systemd test host (create, prepare, converge, idempotence, check, verify, destroy).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
 "$here/bootstrap.sh"
 # shellcheck source=env.sh
 . "$here/env.sh"
@@ -16,6 +17,12 @@ ruff check .
 ruff format --check .
 yamllint -s .
 ansible-lint
+
+step "ansible-test sanity"
+"$here/sanity.sh"
+
+step "collection build"
+"$here/check-build.sh"
 
 step "unit tests"
 pytest -q tests/unit backend_service/tests

@@ -51,6 +51,6 @@ def test_status_body_shape(client, auth_headers, fake_prober):
 
 
 def test_each_request_probes_live(client, auth_headers, fake_prober):
-    for _ in range(3):
+    for _attempt in range(3):
         client.get("/api/v1/status", headers=auth_headers)
     assert fake_prober.calls == 3

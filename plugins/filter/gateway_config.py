@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) 2026 ClawDeploy maintainers
 # MIT License (see LICENSE)
 """Build an OpenClaw gateway configuration (a dict, rendered as JSON5) for one instance.
@@ -39,7 +38,8 @@ def parse_version(version: str) -> Tuple[int, int, int]:
     match = _VERSION_RE.match(str(version))
     if not match:
         raise AnsibleFilterError(
-            "OpenClaw version %r is not of the form YYYY.M.D (e.g. 2026.9.6)" % (version,))
+            "OpenClaw version %r is not of the form YYYY.M.D (e.g. 2026.9.6)" % (version,)
+        )
     return int(match.group(1)), int(match.group(2)), int(match.group(3))
 
 
@@ -63,20 +63,33 @@ def deep_merge(base: Dict[str, Any], extra: Dict[str, Any]) -> Dict[str, Any]:
 def _provider(provider_id: str, spec: Dict[str, Any]) -> Dict[str, Any]:
     if not _PROVIDER_ID_RE.match(provider_id):
         raise AnsibleFilterError(
-            "provider id %r: use lowercase letters, digits, '-' and '_' only" % provider_id)
+            "provider id %r: use lowercase letters, digits, '-' and '_' only" % provider_id
+        )
     if not isinstance(spec, dict) or not spec.get("base_url"):
-        raise AnsibleFilterError("provider %r needs base_url (e.g. https://api.example.com/v1)" % provider_id)
+        raise AnsibleFilterError(
+            "provider %r needs base_url (e.g. https://api.example.com/v1)" % provider_id
+        )
     models = spec.get("models") or []
     if not models:
-        raise AnsibleFilterError("provider %r needs at least one model: models: [{id: ..., name: ...}]" % provider_id)
+        raise AnsibleFilterError(
+            "provider %r needs at least one model: models: [{id: ..., name: ...}]" % provider_id
+        )
     out: Dict[str, Any] = {
         "baseUrl": spec["base_url"],
         "api": spec.get("api", "openai-completions"),
-        "models": [{"id": m["id"], "name": m.get("name", m["id"])} if isinstance(m, dict) else {"id": m, "name": m}
-                   for m in models],
+        "models": [
+            {"id": m["id"], "name": m.get("name", m["id"])}
+            if isinstance(m, dict)
+            else {"id": m, "name": m}
+            for m in models
+        ],
     }
     if spec.get("api_key"):
-        out["apiKey"] = {"source": "env", "provider": "default", "id": provider_env_name(provider_id)}
+        out["apiKey"] = {
+            "source": "env",
+            "provider": "default",
+            "id": provider_env_name(provider_id),
+        }
     return deep_merge(out, spec.get("options") or {})
 
 
@@ -99,8 +112,9 @@ def openclaw_gateway_config(instance: Dict[str, Any]) -> Dict[str, Any]:
             "bind": "lan",
             "port": CONTAINER_PORT,
             "auth": {"mode": "token"},
-            "http": {"endpoints": {"responses": {"enabled": True},
-                                   "chatCompletions": {"enabled": False}}},
+            "http": {
+                "endpoints": {"responses": {"enabled": True}, "chatCompletions": {"enabled": False}}
+            },
         },
         "update": {"checkOnStart": False},
     }
@@ -109,27 +123,48 @@ def openclaw_gateway_config(instance: Dict[str, Any]) -> Dict[str, Any]:
             config = deep_merge(config, fragment)
     providers = instance.get("providers") or {}
     if providers:
-        config = deep_merge(config, {"models": {"providers": {
-            pid: _provider(pid, spec) for pid, spec in sorted(providers.items())}}})
+        config = deep_merge(
+            config,
+            {
+                "models": {
+                    "providers": {
+                        pid: _provider(pid, spec) for pid, spec in sorted(providers.items())
+                    }
+                }
+            },
+        )
     default_model = instance.get("default_model") or ""
     if default_model:
-        pid, _, model_id = default_model.partition("/")
-        known = {m.get("id") if isinstance(m, dict) else m
-                 for m in (providers.get(pid) or {}).get("models") or []}
+        pid, _sep, model_id = default_model.partition("/")
+        known = {
+            m.get("id") if isinstance(m, dict) else m
+            for m in (providers.get(pid) or {}).get("models") or []
+        }
         if not model_id or model_id not in known:
             raise AnsibleFilterError(
                 "default_model %r must be '<provider>/<model id>' naming a model of a configured "
-                "provider (known: %s)" % (default_model, ", ".join(
-                    "%s/%s" % (p, m.get("id") if isinstance(m, dict) else m)
-                    for p, s in sorted(providers.items()) for m in (s or {}).get("models") or []) or "none"))
+                "provider (known: %s)"
+                % (
+                    default_model,
+                    ", ".join(
+                        "%s/%s" % (p, m.get("id") if isinstance(m, dict) else m)
+                        for p, s in sorted(providers.items())
+                        for m in (s or {}).get("models") or []
+                    )
+                    or "none",
+                )
+            )
         config = deep_merge(config, {"agents": {"defaults": {"model": {"primary": default_model}}}})
     return deep_merge(config, instance.get("config") or {})
 
 
 def openclaw_provider_env(providers: Dict[str, Any]) -> Dict[str, str]:
     """Map provider id -> env var name for every provider that has an ``api_key``."""
-    return {pid: provider_env_name(pid) for pid, spec in sorted((providers or {}).items())
-            if isinstance(spec, dict) and spec.get("api_key")}
+    return {
+        pid: provider_env_name(pid)
+        for pid, spec in sorted((providers or {}).items())
+        if isinstance(spec, dict) and spec.get("api_key")
+    }
 
 
 class FilterModule:

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) 2026 ClawDeploy maintainers
 # MIT License (see LICENSE)
 """Render the status playbook's rows as a plain-text table (one per host)."""
@@ -14,8 +13,9 @@ def _ok(value: Any) -> bool:
     return value is True or str(value).lower() == "true"
 
 
-def status_table(gateway_rows: List[Dict[str, Any]], backend: Optional[Dict[str, Any]] = None,
-                 host: str = "") -> str:
+def status_table(
+    gateway_rows: List[Dict[str, Any]], backend: Optional[Dict[str, Any]] = None, host: str = ""
+) -> str:
     """Format status rows as an aligned table followed by URLs and fixes.
 
     ``gateway_rows``: dicts with ``instance, version, port, container, diagnosis, ok,
@@ -23,13 +23,30 @@ def status_table(gateway_rows: List[Dict[str, Any]], backend: Optional[Dict[str,
     dict with ``version, port, unit, diagnosis, ok, latency_ms, detail, fix, url`` or None.
     Returns a multi-line string; rows that are not ok get their detail and fix below.
     """
-    rows = [("gateway", r.get("instance", "?"), r.get("version", "-"), str(r.get("port", "-")),
-             r.get("container", "-"), r.get("diagnosis", "?"), "%s ms" % r.get("latency_ms", 0))
-            for r in gateway_rows or []]
+    rows = [
+        (
+            "gateway",
+            r.get("instance", "?"),
+            r.get("version", "-"),
+            str(r.get("port", "-")),
+            r.get("container", "-"),
+            r.get("diagnosis", "?"),
+            "%s ms" % r.get("latency_ms", 0),
+        )
+        for r in gateway_rows or []
+    ]
     if backend:
-        rows.append(("backend", "-", backend.get("version", "-"), str(backend.get("port", "-")),
-                     backend.get("unit", "-"), backend.get("diagnosis", "?"),
-                     "%s ms" % backend.get("latency_ms", 0)))
+        rows.append(
+            (
+                "backend",
+                "-",
+                backend.get("version", "-"),
+                str(backend.get("port", "-")),
+                backend.get("unit", "-"),
+                backend.get("diagnosis", "?"),
+                "%s ms" % backend.get("latency_ms", 0),
+            )
+        )
     widths = [max(len(str(c)) for c in col) for col in zip(_COLUMNS, *rows)]
     lines = ["host %s" % host] if host else []
     for row in [_COLUMNS] + rows:
@@ -38,11 +55,16 @@ def status_table(gateway_rows: List[Dict[str, Any]], backend: Optional[Dict[str,
     if backend:
         urls.append("backend: %s" % backend.get("url"))
     lines.extend(urls)
-    problems = [("gateway " + str(r.get("instance")), r) for r in gateway_rows or [] if not _ok(r.get("ok"))]
+    problems = [
+        ("gateway " + str(r.get("instance")), r) for r in gateway_rows or [] if not _ok(r.get("ok"))
+    ]
     if backend and not _ok(backend.get("ok")):
         problems.append(("backend", backend))
     for name, row in problems:
-        lines.append("%s: %s (%s). Fix: %s" % (name, row.get("diagnosis"), row.get("detail") or "-", row.get("fix")))
+        lines.append(
+            "%s: %s (%s). Fix: %s"
+            % (name, row.get("diagnosis"), row.get("detail") or "-", row.get("fix"))
+        )
     return "\n".join(lines)
 
 

@@ -124,6 +124,16 @@ def _split_line_ending(line: str) -> Tuple[str, str]:
     return line, ""
 
 
+def _physical_lines(text: str) -> List[str]:
+    # str.splitlines() would also split on \v, \f, \x1c-\x1e, \x85 and \u2028/9,
+    # which compose and systemd read as ordinary characters of a value.
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
 def _find_closing_quote(text: str, quote_char: str) -> int:
     """Index of the closing quote in ``text`` (which starts after the opening one).
 
@@ -170,7 +180,7 @@ def parse(text: str) -> List[Entry]:
     assignment's quoted value is not terminated or is followed by something other than
     a comment.
     """
-    lines = text.splitlines(keepends=True)
+    lines = _physical_lines(text)
     entries: List[Entry] = []
     index = 0
     while index < len(lines):

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) 2026 ClawDeploy maintainers
 # MIT License (see LICENSE)
 """Probe an OpenClaw gateway or a ClawDeploy backend-service and diagnose the result.
@@ -153,7 +152,9 @@ def _output_text(obj: Dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def classify_health(status: int, ctype: str, body: bytes) -> Tuple[bool, str, Optional[Dict[str, Any]]]:
+def classify_health(
+    status: int, ctype: str, body: bytes
+) -> Tuple[bool, str, Optional[Dict[str, Any]]]:
     """Judge a ``GET /healthz`` answer.
 
     Returns ``(live, detail, parsed_json)``. Live means HTTP 200 with a JSON object whose
@@ -163,7 +164,11 @@ def classify_health(status: int, ctype: str, body: bytes) -> Tuple[bool, str, Op
     if status == 200 and isinstance(data, dict) and data.get("ok") is True:
         return True, "", data
     if data is None and status == 200:
-        return False, "the URL answers with %s, not an OpenClaw health object" % (ctype or "no content type"), None
+        return (
+            False,
+            "the URL answers with %s, not an OpenClaw health object" % (ctype or "no content type"),
+            None,
+        )
     return False, "health check answered HTTP %d" % status, data if isinstance(data, dict) else None
 
 
@@ -181,78 +186,150 @@ def classify_responses(status: int, ctype: str, body: bytes) -> Tuple[str, str, 
             return "ok", "", _output_text(data)
         err = data.get("error") if isinstance(data.get("error"), dict) else {}
         detail = "model request %s (HTTP %d): %s: %s" % (
-            state or "failed", status, err.get("code", "unknown_error"), err.get("message", ""))
+            state or "failed",
+            status,
+            err.get("code", "unknown_error"),
+            err.get("message", ""),
+        )
         return "upstream_model_error", detail, None
     if status in (401, 403):
         return "auth_failed", "the gateway refused the token (HTTP %d)" % status, None
     if status == 429:
-        return "auth_failed", "the gateway rate-limits this client after failed authentication (HTTP 429)", None
+        return (
+            "auth_failed",
+            "the gateway rate-limits this client after failed authentication (HTTP 429)",
+            None,
+        )
     if status in (404, 405):
-        return ("responses_endpoint_not_enabled_or_not_found",
-                "POST /v1/responses answered HTTP %d" % status, None)
+        return (
+            "responses_endpoint_not_enabled_or_not_found",
+            "POST /v1/responses answered HTTP %d" % status,
+            None,
+        )
     if status == 200:
-        return ("responses_endpoint_not_enabled_or_not_found",
-                "POST /v1/responses answered 200 with %s, not a response object" % (ctype or "no content type"), None)
-    err = data.get("error") if isinstance(data, dict) and isinstance(data.get("error"), dict) else {}
+        return (
+            "responses_endpoint_not_enabled_or_not_found",
+            "POST /v1/responses answered 200 with %s, not a response object"
+            % (ctype or "no content type"),
+            None,
+        )
+    err = (
+        data.get("error") if isinstance(data, dict) and isinstance(data.get("error"), dict) else {}
+    )
     message = err.get("message") or body[:200].decode("utf-8", "replace")
     return "upstream_model_error", "the gateway answered HTTP %d: %s" % (status, message), None
 
 
 def _responses_body(model: str, prompt: str) -> bytes:
-    return json.dumps({
-        "model": model,
-        "stream": False,
-        "input": [{"type": "message", "role": "user",
-                   "content": [{"type": "input_text", "text": prompt}]}],
-    }).encode("utf-8")
+    return json.dumps(
+        {
+            "model": model,
+            "stream": False,
+            "input": [
+                {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": prompt}],
+                }
+            ],
+        }
+    ).encode("utf-8")
 
 
-def _probe_gateway_once(base_url: str, token: Optional[str], timeout: float, responses: bool,
-                        model: str, prompt: str, fetch_fn: Fetch) -> Dict[str, Any]:
+def _probe_gateway_once(
+    base_url: str,
+    token: Optional[str],
+    timeout: float,
+    responses: bool,
+    model: str,
+    prompt: str,
+    fetch_fn: Fetch,
+) -> Dict[str, Any]:
     start = time.monotonic()
     try:
-        status, ctype, body = fetch_fn("GET", base_url + "/healthz", {"Accept": "application/json"}, None, timeout)
+        status, ctype, body = fetch_fn(
+            "GET", base_url + "/healthz", {"Accept": "application/json"}, None, timeout
+        )
     except Unreachable as exc:
-        return _result("network_or_unreachable", detail="GET /healthz: %s" % exc.reason,
-                       latency_ms=int((time.monotonic() - start) * 1000))
+        return _result(
+            "network_or_unreachable",
+            detail="GET /healthz: %s" % exc.reason,
+            latency_ms=int((time.monotonic() - start) * 1000),
+        )
     health_ms = int((time.monotonic() - start) * 1000)
     live, detail, health = classify_health(status, ctype, body)
     if not live:
-        return _result("network_or_unreachable", detail=detail, http_status=status,
-                       latency_ms=health_ms, health=health)
+        return _result(
+            "network_or_unreachable",
+            detail=detail,
+            http_status=status,
+            latency_ms=health_ms,
+            health=health,
+        )
     failing: List[str] = []
     try:
-        rstatus, rctype, rbody = fetch_fn("GET", base_url + "/readyz", {"Accept": "application/json"}, None, timeout)
+        rstatus, rctype, rbody = fetch_fn(
+            "GET", base_url + "/readyz", {"Accept": "application/json"}, None, timeout
+        )
         ready = _json(rctype, rbody)
         if isinstance(ready, dict) and isinstance(ready.get("failing"), list):
             failing = [str(f) for f in ready["failing"]]
     except Unreachable:
         pass
     if not responses:
-        return _result("ok", http_status=status, latency_ms=health_ms, health=health, failing=failing)
+        return _result(
+            "ok", http_status=status, latency_ms=health_ms, health=health, failing=failing
+        )
     if not token:
-        return _result("auth_failed", detail="no gateway token given to the probe",
-                       health=health, failing=failing)
-    headers = {"Authorization": "Bearer " + token, "Content-Type": "application/json",
-               "Accept": "application/json"}
+        return _result(
+            "auth_failed",
+            detail="no gateway token given to the probe",
+            health=health,
+            failing=failing,
+        )
+    headers = {
+        "Authorization": "Bearer " + token,
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+    }
     start = time.monotonic()
     try:
-        rstatus, rctype, rbody = fetch_fn("POST", base_url + "/v1/responses", headers,
-                                          _responses_body(model, prompt), timeout)
+        rstatus, rctype, rbody = fetch_fn(
+            "POST", base_url + "/v1/responses", headers, _responses_body(model, prompt), timeout
+        )
     except Unreachable as exc:
         elapsed = int((time.monotonic() - start) * 1000)
         if exc.timed_out:
-            return _result("upstream_model_error", latency_ms=elapsed, health=health, failing=failing,
-                           detail="the gateway is live but its model request took over %g s" % timeout)
-        return _result("network_or_unreachable", latency_ms=elapsed, health=health, failing=failing,
-                       detail="POST /v1/responses: %s" % exc.reason)
+            return _result(
+                "upstream_model_error",
+                latency_ms=elapsed,
+                health=health,
+                failing=failing,
+                detail="the gateway is live but its model request took over %g s" % timeout,
+            )
+        return _result(
+            "network_or_unreachable",
+            latency_ms=elapsed,
+            health=health,
+            failing=failing,
+            detail="POST /v1/responses: %s" % exc.reason,
+        )
     elapsed = int((time.monotonic() - start) * 1000)
     diagnosis, detail, reply = classify_responses(rstatus, rctype, rbody)
-    return _result(diagnosis, http_status=rstatus, latency_ms=elapsed, health=health,
-                   failing=failing, reply=reply, detail=mask(detail, [token]))
+    return _result(
+        diagnosis,
+        http_status=rstatus,
+        latency_ms=elapsed,
+        health=health,
+        failing=failing,
+        reply=reply,
+        detail=mask(detail, [token]),
+    )
 
 
-def _until(deadline: float, interval: float, attempt: Callable[[], Dict[str, Any]]) -> Dict[str, Any]:
+def _until(
+    deadline: float, interval: float, attempt: Callable[[], Dict[str, Any]]
+) -> Dict[str, Any]:
     end = time.monotonic() + max(deadline, 0.0)
     attempts = 0
     while True:
@@ -264,9 +341,18 @@ def _until(deadline: float, interval: float, attempt: Callable[[], Dict[str, Any
         time.sleep(interval)
 
 
-def probe_gateway(base_url: str, token: Optional[str], *, timeout: float = 10.0, deadline: float = 0.0,
-                  responses: bool = True, model: str = "openclaw", prompt: str = "ping",
-                  interval: float = 1.0, fetch_fn: Fetch = fetch) -> Dict[str, Any]:
+def probe_gateway(
+    base_url: str,
+    token: Optional[str],
+    *,
+    timeout: float = 10.0,
+    deadline: float = 0.0,
+    responses: bool = True,
+    model: str = "openclaw",
+    prompt: str = "ping",
+    interval: float = 1.0,
+    fetch_fn: Fetch = fetch,
+) -> Dict[str, Any]:
     """Probe an OpenClaw gateway: ``GET /healthz``, ``GET /readyz``, then ``POST /v1/responses``.
 
     :param base_url: gateway root, e.g. ``http://127.0.0.1:18789`` (no trailing slash needed).
@@ -282,11 +368,16 @@ def probe_gateway(base_url: str, token: Optional[str], *, timeout: float = 10.0,
         ``/readyz`` failing list.
     """
     root = base_url.rstrip("/")
-    return _until(deadline, interval,
-                  lambda: _probe_gateway_once(root, token, timeout, responses, model, prompt, fetch_fn))
+    return _until(
+        deadline,
+        interval,
+        lambda: _probe_gateway_once(root, token, timeout, responses, model, prompt, fetch_fn),
+    )
 
 
-def _probe_backend_once(base_url: str, token: Optional[str], timeout: float, fetch_fn: Fetch) -> Dict[str, Any]:
+def _probe_backend_once(
+    base_url: str, token: Optional[str], timeout: float, fetch_fn: Fetch
+) -> Dict[str, Any]:
     start = time.monotonic()
     headers = {"Accept": "application/json"}
     if token:
@@ -294,29 +385,59 @@ def _probe_backend_once(base_url: str, token: Optional[str], timeout: float, fet
     try:
         status, ctype, body = fetch_fn("GET", base_url + "/api/v1/status", headers, None, timeout)
     except Unreachable as exc:
-        return _result("backend_unreachable", detail="GET /api/v1/status: %s" % exc.reason,
-                       latency_ms=int((time.monotonic() - start) * 1000))
+        return _result(
+            "backend_unreachable",
+            detail="GET /api/v1/status: %s" % exc.reason,
+            latency_ms=int((time.monotonic() - start) * 1000),
+        )
     elapsed = int((time.monotonic() - start) * 1000)
     data = _json(ctype, body)
     if not isinstance(data, dict):
-        return _result("backend_unreachable", http_status=status, latency_ms=elapsed,
-                       detail="the URL answers HTTP %d with %s, not the backend's JSON envelope" % (status, ctype))
+        return _result(
+            "backend_unreachable",
+            http_status=status,
+            latency_ms=elapsed,
+            detail="the URL answers HTTP %d with %s, not the backend's JSON envelope"
+            % (status, ctype),
+        )
     if status == 200 and data.get("ok") is True:
         gateway = data.get("gateway") if isinstance(data.get("gateway"), dict) else {}
-        return _result("ok", http_status=status, latency_ms=elapsed,
-                       detail="gateway diagnosis: %s" % data.get("diagnosis", "unknown"),
-                       health={"service": data.get("service"), "gateway_diagnosis": data.get("diagnosis"),
-                               "gateway_ok": gateway.get("ok")})
+        return _result(
+            "ok",
+            http_status=status,
+            latency_ms=elapsed,
+            detail="gateway diagnosis: %s" % data.get("diagnosis", "unknown"),
+            health={
+                "service": data.get("service"),
+                "gateway_diagnosis": data.get("diagnosis"),
+                "gateway_ok": gateway.get("ok"),
+            },
+        )
     code = data.get("error_code", "")
     if status in (401, 403, 503) and code in ("auth_failed", "auth_not_configured"):
-        return _result("auth_failed", http_status=status, latency_ms=elapsed,
-                       detail=mask("%s: %s" % (code, data.get("error", "")), [token]))
-    return _result("backend_unreachable", http_status=status, latency_ms=elapsed,
-                   detail=mask("HTTP %d %s: %s" % (status, code, data.get("error", "")), [token]))
+        return _result(
+            "auth_failed",
+            http_status=status,
+            latency_ms=elapsed,
+            detail=mask("%s: %s" % (code, data.get("error", "")), [token]),
+        )
+    return _result(
+        "backend_unreachable",
+        http_status=status,
+        latency_ms=elapsed,
+        detail=mask("HTTP %d %s: %s" % (status, code, data.get("error", "")), [token]),
+    )
 
 
-def probe_backend(base_url: str, token: Optional[str], *, timeout: float = 10.0, deadline: float = 0.0,
-                  interval: float = 1.0, fetch_fn: Fetch = fetch) -> Dict[str, Any]:
+def probe_backend(
+    base_url: str,
+    token: Optional[str],
+    *,
+    timeout: float = 10.0,
+    deadline: float = 0.0,
+    interval: float = 1.0,
+    fetch_fn: Fetch = fetch,
+) -> Dict[str, Any]:
     """Probe the backend-service's ``GET /api/v1/status`` with its bearer token.
 
     Same result shape as :func:`probe_gateway`; ``health`` carries the backend's own view

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright (c) 2026 ClawDeploy maintainers
 # MIT License (see LICENSE)
 
@@ -23,15 +22,17 @@ description:
   - Retries while the target is unreachable, until O(deadline). Never returns or logs the token.
   - Read-only; the module never changes anything.
 author:
-  - ClawDeploy maintainers
+  - ClawDeploy maintainers (@clawdeploy)
 attributes:
   check_mode:
     support: full
     description: Probing is read-only, so it runs in check mode too.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to show.
   idempotent:
     support: full
+    description: The probe never changes the target.
 options:
   url:
     description: Root URL of the gateway or backend-service, as seen from the managed host.
@@ -67,7 +68,9 @@ options:
     type: str
     default: openclaw
   timeout:
-    description: Seconds for each HTTP request (a fresh 2026.9.x gateway takes 7-13 s for its first model request).
+    description:
+      - Seconds for each HTTP request.
+      - A fresh 2026.9.x gateway takes 7-13 s for its first model request.
     type: float
     default: 60
   deadline:
@@ -143,7 +146,9 @@ reply:
   type: str
   sample: pong
 health:
-  description: Parsed C(/healthz) body (gateway) or the backend's own view (C(service), C(gateway_diagnosis)).
+  description:
+    - Parsed C(/healthz) body (gateway), or the backend's own view
+      (C(service), C(gateway_diagnosis)).
   returned: always
   type: dict
   sample: {"ok": true, "status": "live"}
@@ -207,13 +212,24 @@ def main() -> None:
     token = _read_token(module)
     params = module.params
     if params["target"] == "backend":
-        result = probe_backend(params["url"], token, timeout=params["timeout"], deadline=params["deadline"])
+        result = probe_backend(
+            params["url"], token, timeout=params["timeout"], deadline=params["deadline"]
+        )
     else:
-        result = probe_gateway(params["url"], token, timeout=params["timeout"], deadline=params["deadline"],
-                               responses=params["responses"], model=params["model"])
+        result = probe_gateway(
+            params["url"],
+            token,
+            timeout=params["timeout"],
+            deadline=params["deadline"],
+            responses=params["responses"],
+            model=params["model"],
+        )
     if params["fail_on_error"] and not result["ok"]:
-        module.fail_json(msg="%s: %s. Fix: %s" % (result["diagnosis"], result["detail"], result["fix"]),
-                         changed=False, **result)
+        module.fail_json(
+            msg="%s: %s. Fix: %s" % (result["diagnosis"], result["detail"], result["fix"]),
+            changed=False,
+            **result,
+        )
     module.exit_json(changed=False, **result)
 
 

@@ -28,13 +28,17 @@ description:
     single quotes. Values containing a single quote, a line break, a NUL byte or ending
     in a backslash are refused, because docker compose and systemd would read them
     differently.
-  - The secret never appears in messages, warnings or diffs; the diff shows
-    C(KEY=********) lines. It is however returned as RV(value), so B(the task must set
-    C(no_log) to V(true)).
+  - The secret never appears in messages, warnings or diffs. The diff masks every value
+    of the file (other keys may be secrets too) and shows C(KEY=********) lines; a
+    replaced value is marked with a comment on its line.
+  - The secret is however returned as RV(value), so B(the task must set C(no_log) to
+    V(true)).
 options:
   path:
     description:
-      - The dotenv file to create or update. Its parent directory must exist.
+      - The dotenv file to create or update. Its parent directory must exist; in check
+        mode a missing directory is reported as a change, since an earlier task of the
+        same run may be about to create it.
       - Symbolic links are followed.
     type: path
     required: true

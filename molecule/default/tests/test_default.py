@@ -3,14 +3,18 @@ request through the real OpenClaw gateway to the stub provider and back."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
+import secrets
 import shlex
 import time
 
 import pytest
 import testinfra.utils.ansible_runner
+
+from ansible_collections.clawdeploy.openclaw.plugins.module_utils import dotenv
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
     os.environ["MOLECULE_INVENTORY_FILE"]
@@ -28,14 +32,16 @@ def env_file(host, path: str) -> dict[str, str]:
     out = {}
     for line in host.file(path).content_string.splitlines():
         if "=" in line and not line.lstrip().startswith("#"):
-            key, _, value = line.partition("=")
+            key, _sep, value = line.partition("=")
             out[key.strip()] = value.strip().strip("'\"")
     return out
 
 
 def curl(host, *args: str) -> tuple[int, str]:
     """Run curl on the host; returns (http status, body)."""
-    cmd = host.run("curl -sS -o /tmp/curl-body -w '%%{http_code}' %s" % " ".join(shlex.quote(a) for a in args))
+    cmd = host.run(
+        "curl -sS -o /tmp/curl-body -w '%%{http_code}' %s" % " ".join(shlex.quote(a) for a in args)
+    )
     assert cmd.rc == 0, cmd.stderr
     return int(cmd.stdout), host.file("/tmp/curl-body").content_string
 
@@ -75,8 +81,10 @@ def test_backend_unit_is_hardened(host):
 
 def test_gateway_container_running_and_healthy(host):
     state = ""
-    for _ in range(40):  # the image healthcheck runs every 15 s
-        state = host.check_output("docker inspect -f '{{.State.Status}} {{.State.Health.Status}}' openclaw-gateway-main")
+    for _attempt in range(40):  # the image healthcheck runs every 15 s
+        state = host.check_output(
+            "docker inspect -f '{{.State.Status}} {{.State.Health.Status}}' openclaw-gateway-main"
+        )
         if state == "running healthy":
             break
         time.sleep(3)
@@ -142,33 +150,74 @@ def test_config_enables_responses_and_holds_no_secret(host, gateway_token):
 
 def test_real_responses_round_trip_through_gateway(host, gateway_token):
     before = len(host.file("/var/log/openai-stub.jsonl").content_string.splitlines())
-    body = json.dumps({"model": "openclaw", "stream": False, "input": [
-        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "ping"}]}]})
-    status, text = curl(host, "-X", "POST", "http://127.0.0.1:18789/v1/responses",
-                        "-H", f"Authorization: Bearer {gateway_token}",
-                        "-H", "Content-Type: application/json", "--max-time", "120", "-d", body)
+    body = json.dumps(
+        {
+            "model": "openclaw",
+            "stream": False,
+            "input": [
+                {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": "ping"}],
+                }
+            ],
+        }
+    )
+    status, text = curl(
+        host,
+        "-X",
+        "POST",
+        "http://127.0.0.1:18789/v1/responses",
+        "-H",
+        f"Authorization: Bearer {gateway_token}",
+        "-H",
+        "Content-Type: application/json",
+        "--max-time",
+        "120",
+        "-d",
+        body,
+    )
     assert status == 200, text
     response = json.loads(text)
     assert response["object"] == "response"
     assert response["status"] == "completed"
-    reply = "".join(c["text"] for item in response["output"] for c in item.get("content", [])
-                    if c.get("type") == "output_text")
+    reply = "".join(
+        c["text"]
+        for item in response["output"]
+        for c in item.get("content", [])
+        if c.get("type") == "output_text"
+    )
     assert reply == STUB_REPLY
     calls = host.file("/var/log/openai-stub.jsonl").content_string.splitlines()[before:]
     assert any(json.loads(c)["path"] == "/v1/chat/completions" for c in calls)
 
 
 def test_gateway_rejects_wrong_token(host):
-    status, text = curl(host, "-X", "POST", "http://127.0.0.1:18789/v1/responses",
-                        "-H", "Authorization: Bearer not-the-token",
-                        "-H", "Content-Type: application/json", "-d", "{}")
+    status, text = curl(
+        host,
+        "-X",
+        "POST",
+        "http://127.0.0.1:18789/v1/responses",
+        "-H",
+        "Authorization: Bearer not-the-token",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        "{}",
+    )
     assert status == 401
     assert json.loads(text)["error"]["type"] == "unauthorized"
 
 
 def test_backend_status_reports_ok(host, backend_token, gateway_token):
-    status, text = curl(host, "http://127.0.0.1:18889/api/v1/status?refresh=1",
-                        "-H", f"Authorization: Bearer {backend_token}", "--max-time", "120")
+    status, text = curl(
+        host,
+        "http://127.0.0.1:18889/api/v1/status?refresh=1",
+        "-H",
+        f"Authorization: Bearer {backend_token}",
+        "--max-time",
+        "120",
+    )
     assert status == 200, text
     data = json.loads(text)
     assert data["ok"] is True
@@ -176,7 +225,9 @@ def test_backend_status_reports_ok(host, backend_token, gateway_token):
     assert gateway_token not in text and backend_token not in text
 
 
-@pytest.mark.parametrize(("header", "expected"), [("Authorization: Bearer wrong-token", 403), (None, 401)])
+@pytest.mark.parametrize(
+    ("header", "expected"), [("Authorization: Bearer wrong-token", 403), (None, 401)]
+)
 def test_backend_status_rejects_bad_token(host, header, expected):
     args = ["http://127.0.0.1:18889/api/v1/status"] + (["-H", header] if header else [])
     status, text = curl(host, *args)
@@ -200,3 +251,29 @@ def test_no_token_in_converge_output(host, gateway_token, backend_token):
     stub_key = env_file(host, f"{INSTANCE}/.env")["OPENCLAW_PROVIDER_STUB_API_KEY"]
     for secret in (gateway_token, backend_token, stub_key):
         assert secret not in log
+
+
+def test_docker_compose_reads_what_dotenv_writes(host):
+    """Values the openclaw_secret module writes (through module_utils/dotenv.render) are read
+    back unchanged by the real Compose v2, including characters a provider key may hold."""
+    values = {
+        "BARE": secrets.token_urlsafe(32),
+        "SPACES": "two words  and more",
+        "DOLLAR": "pa$word ${NOT_EXPANDED}",
+        "HASH": "a # b",
+        "DQUOTE": 'say "hi"',
+        "BACKSLASH": "c:\\path\\x",
+        "EMPTY": "",
+    }
+    entries: list = []
+    for key, value in values.items():
+        dotenv.set(entries, key, value)
+    work = "/tmp/dotenv-check"
+    encoded = base64.b64encode(dotenv.render(entries).encode()).decode()
+    host.check_output(f"mkdir -p {work} && echo {encoded} | base64 -d > {work}/test.env")
+    compose = "services:\\n  s:\\n    image: scratch\\n    env_file: [test.env]\\n"
+    host.check_output(f"printf '{compose}' > {work}/compose.yml")
+    out = host.check_output(f"cd {work} && docker compose -f compose.yml config --format json")
+    environment = json.loads(out)["services"]["s"]["environment"]
+    for key, value in values.items():
+        assert environment[key].replace("$$", "$") == value, key
