@@ -6,7 +6,8 @@
 # Both carry a content key label; a re-run with unchanged inputs costs seconds.
 # The npm registry is the one this machine's npm is configured with.
 # Usage: build-openclaw-image.sh [OPENCLAW_VERSION]
-# Env:   NODE_VERSION (default 24.21.0, >= 24.16 as 2026.9.x requires), NPM_VERSION
+# Env:   NODE_VERSION (default 24.21.0, >= 24.16 as 2026.9.x requires), NPM_VERSION,
+#        FORCE=1 rebuilds the OpenClaw image without the cache (for bench/)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -46,7 +47,7 @@ fi
 image="local/openclaw:${version}"
 dockerfile_dir="$repo/roles/gateway/files/openclaw-image"
 key=$(content_key "$dockerfile_dir/Dockerfile" "$0" -- "$node_key" "$version")
-if image_has_key "$image" "$key"; then
+if [ "${FORCE:-0}" != 1 ] && image_has_key "$image" "$key"; then
   log "$image is current (key $key)"
   exit 0
 fi
@@ -59,7 +60,9 @@ cp -r "$dockerfile_dir/." "$bctx/"
 [ -s /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$bctx/ca/ca.crt"
 start=$(date +%s)
 log "building $image from npm (takes about a minute)"
-docker build -q \
+nocache=()
+[ "${FORCE:-0}" = 1 ] && nocache=(--no-cache)
+docker build -q "${nocache[@]}" \
   --build-arg "BASE_IMAGE=$node_image" \
   --build-arg "OPENCLAW_VERSION=$version" \
   --build-arg "NPM_REGISTRY=$registry" \

@@ -126,6 +126,16 @@ def test_secret_files_are_0600_root(host, path):
     assert f.group == "root"
 
 
+def test_seed_install_tokens_are_adopted(gateway_token, backend_token):
+    """prepare.yml wrote a seed-style /root/openclaw-assistant-backend/.env; deploy.yml must
+    keep its tokens instead of generating new ones."""
+    cache = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], ".cache")
+    with open(os.path.join(cache, "seed-gateway-token"), encoding="utf-8") as handle:
+        assert gateway_token == handle.read().split()[0]
+    with open(os.path.join(cache, "seed-backend-token"), encoding="utf-8") as handle:
+        assert backend_token == handle.read().split()[0]
+
+
 def test_tokens_strong_and_distinct(host, gateway_token, backend_token):
     assert len(gateway_token) >= 43
     assert len(backend_token) >= 43
