@@ -100,11 +100,25 @@ def test_gateway_container_is_hardened(host):
     assert hc["Memory"] == 2 * 1024**3
     assert hc["PidsLimit"] == 512
     assert hc["RestartPolicy"]["Name"] == "unless-stopped"
-    assert info["Config"]["User"] == "1000:1000"
+    uid = host.check_output("id -u openclaw-gateway")
+    gid = host.check_output("id -g openclaw-gateway")
+    assert info["Config"]["User"] == f"{uid}:{gid}"
+    assert int(uid) < 1000  # a system user, not a person's account
     assert info["Config"]["Image"] == f"local/openclaw:{VERSION}"
     binds = {m["Destination"]: m for m in info["Mounts"]}
-    assert binds["/home/node/config"]["RW"] is False
-    assert binds["/home/node/config"]["Source"] == f"{INSTANCE}/config"
+    assert binds["/etc/openclaw"]["RW"] is False
+    assert binds["/etc/openclaw"]["Source"] == f"{INSTANCE}/config"
+    assert binds["/var/lib/openclaw"]["Source"] == f"{INSTANCE}/data/openclaw_home"
+
+
+@pytest.mark.parametrize("name", ["openclaw_home", "openclaw_workspace"])
+def test_gateway_state_belongs_to_the_gateway_user(host, name):
+    data = host.file(f"{INSTANCE}/data/{name}")
+    assert data.user == "openclaw-gateway"
+    assert data.mode == 0o700
+    # the gateway really writes its state there
+    if name == "openclaw_home":
+        assert host.file(f"{INSTANCE}/data/openclaw_home/state").is_directory
 
 
 @pytest.mark.parametrize("port", [18789, 18889])
