@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: lint (ruff, yamllint, ansible-lint production profile), ansible-test sanity,
-# the collection build, unit tests (modules, filters, backend-service), then the Molecule default scenario on a
-# real systemd test host (create, prepare, converge, idempotence, check, verify, destroy).
+# the collection build, unit tests (modules, filters, backend-service), then the Molecule
+# scenarios on real systemd test hosts: default (the whole stack: create, prepare, converge,
+# idempotence, check mode, verify, destroy) and image_build (the npm build image source).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -33,3 +34,6 @@ step "images"
 step "molecule default"
 export CLAWDEPLOY_MOLECULE_LOG="$repo/.cache/logs/molecule-default.log"
 molecule test -s default 2>&1 | tee "$CLAWDEPLOY_MOLECULE_LOG"
+
+step "molecule image_build"
+molecule test -s image_build 2>&1 | tee "$repo/.cache/logs/molecule-image_build.log"
