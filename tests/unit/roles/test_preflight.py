@@ -1,0 +1,95 @@
+"""Bad input fails before anything on the host changes, with a message that says what to
+fix: the gateway role's preflight and argument specs, run for real by ansible-playbook on
+the controller (preflight only asserts, it changes nothing)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+GOOD = {
+    "gateway_instances": [{"name": "main", "port": 18789}],
+    "gateway_providers": {"stub": {"base_url": "http://h:1/v1", "models": [{"id": "m"}]}},
+    "gateway_default_model": "stub/m",
+}
+
+
+def run_role(tmp_path: Path, variables: dict, tasks_from: str | None = "preflight.yml"):
+    include = {"name": "clawdeploy.openclaw.gateway"}
+    if tasks_from:
+        include["tasks_from"] = tasks_from
+    play = [
+        {
+            "hosts": "localhost",
+            "connection": "local",
+            "gather_facts": False,
+            "tasks": [{"ansible.builtin.include_role": include}],
+        }
+    ]
+    (tmp_path / "play.yml").write_text(json.dumps(play))
+    (tmp_path / "vars.json").write_text(json.dumps(variables))
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "ANSIBLE_COLLECTIONS_PATH": str(REPO / ".cache" / "collections"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_LOCALHOST_WARNING": "0",
+    }
+    bindir = Path(sys.executable).parent
+    argv = [
+        str(bindir / "ansible-playbook"),
+        "-i",
+        "localhost,",
+        str(tmp_path / "play.yml"),
+        "-e",
+        "@" + str(tmp_path / "vars.json"),
+        "-e",
+        "ansible_python_interpreter=" + sys.executable,
+    ]
+    return subprocess.run(
+        argv, capture_output=True, text=True, env=env, cwd=REPO, check=False, timeout=120
+    )
+
+
+def test_good_input_passes_preflight(tmp_path):
+    result = run_role(tmp_path, GOOD)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"gateway_instances": [{"name": "a", "port": 18789}, {"name": "b", "port": 18789}]},
+            "unique ports",
+        ),
+        ({"gateway_instances": [{"name": "Main_1", "port": 18789}]}, "lowercase letters"),
+        ({"gateway_instances": [{"name": "main", "port": 80}]}, "from 1024 to 65535"),
+        ({"gateway_openclaw_version": "latest"}, "date version"),
+        ({"gateway_default_model": ""}, "has no model provider"),
+        ({"gateway_default_model": "stub/other"}, "stub/m"),
+        ({"gateway_image_source": "archive"}, "gateway_image_archive_dir"),
+        (
+            {"gateway_image_source": "archive", "gateway_image_archive_dir": "/nonexistent"},
+            "docker save -o /nonexistent/openclaw-2026.9.6.tar",
+        ),
+    ],
+)
+def test_bad_input_fails_with_what_to_fix(tmp_path, change, message):
+    result = run_role(tmp_path, {**GOOD, **change})
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+
+
+def test_argument_specs_reject_unknown_choices_before_any_task(tmp_path):
+    result = run_role(tmp_path, {**GOOD, "gateway_image_source": "ftp"}, tasks_from=None)
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    assert "gateway_image_source" in out and "pull, build, archive" in out
+    assert "TASK [clawdeploy.openclaw.gateway : Create the gateway group]" not in out
