@@ -42,3 +42,8 @@ def test_instance_runs_from_the_built_image(host):
     assert state == f"{IMAGE} healthy"
     body = host.check_output("curl -sS http://127.0.0.1:18801/healthz")
     assert json.loads(body) == {"ok": True, "status": "live"}
+
+
+def test_engine_installed_by_someone_else_is_left_alone(host):
+    assert host.service("docker").is_running
+    assert not host.file("/etc/clawdeploy/docker-engine.managed").exists
