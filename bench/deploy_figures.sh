@@ -30,6 +30,7 @@ t0=$(now); molecule converge -s default >/dev/null 2>&1; t1=$(now)
 rerun_s=$(secs "$t0" "$t1")
 
 # Time to first healthy /healthz: recreate the container, poll from inside the host.
+# shellcheck disable=SC2016  # the script runs inside the test host, expanded there
 healthy_s=$(in_host bash -c '
   cd /opt/openclaw-assistant/instances/main
   start=$(date +%s.%N)
