@@ -1,5 +1,7 @@
 """Helpers for the backend-service tests (a module name unique in the repository)."""
 
+import html
+import re
 from typing import Any
 
 from fastapi import FastAPI
@@ -26,7 +28,23 @@ SETTING_VARS = (
     "OPENCLAW_GATEWAY_TOKEN",
     "GATEWAY_PROBE_TIMEOUT_S",
     "GATEWAY_AGENT_MODEL",
+    "GATEWAY_PROBE_CACHE_S",
+    "GATEWAY_CIRCUIT_FAILURES",
+    "GATEWAY_CIRCUIT_OPEN_S",
+    "MEMORY_READ_ONLY_MB",
+    "MEMORY_HEAVY_JOB_MIN_MB",
+    "BACKEND_DATA_DIR",
+    "BACKEND_LOG_DIR",
+    "AUDIT_LOG_MAX_BYTES",
+    "AUDIT_LOG_BACKUP_COUNT",
+    "BACKEND_MAX_BODY_BYTES",
+    "WEB_SESSION_TTL_S",
+    "WEB_COOKIE_SECURE",
+    "ASTR_PULL_SOURCE_MODE",
+    "ASTR_CMD_CONFIG_PATH",
+    "ASTR_PLUGIN_EXPORT_PATH",
 )
+_CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def make_result(diagnosis: str, **fields: Any) -> dict[str, Any]:
@@ -76,3 +94,31 @@ class CheckedClient(TestClient):
         for secret in self.secrets_to_hide:
             assert secret not in shown, f"response to {args[:2]} shows a secret"
         return response
+
+
+class FakeMemory:
+    """An injectable ``MemAvailable`` reader: set ``mb`` (None = unknown)."""
+
+    def __init__(self, mb: int | None = 4096) -> None:
+        self.mb = mb
+
+    def __call__(self) -> int | None:
+        return self.mb
+
+
+def csrf_of(page: str) -> str:
+    """The first CSRF token rendered in a page's forms."""
+    match = _CSRF_RE.search(page)
+    assert match, "the page has no csrf_token field"
+    return html.unescape(match.group(1))
+
+
+def login(client: TestClient, token: str, next_path: str = "/web/status") -> Any:
+    """Log ``client`` in through the form; returns the response (not followed)."""
+    form = client.get("/web/login", params={"next": next_path})
+    assert form.status_code == 200
+    return client.post(
+        "/web/login",
+        data={"csrf_token": csrf_of(form.text), "token": token, "next": next_path},
+        follow_redirects=False,
+    )

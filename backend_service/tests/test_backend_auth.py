@@ -88,11 +88,13 @@ def test_unset_server_token_is_503(gateway_token, server_token):
     assert prober.calls == 0
 
 
-def test_unset_server_token_leaves_health_and_web_open(gateway_token):
+def test_unset_server_token_leaves_health_open_and_web_closed(gateway_token):
     prober = FakeProber(make_result("ok"))
     with _client_with(None, gateway_token, prober) as client:
         assert client.get("/healthz").status_code == 200
-        assert client.get("/web/status").status_code == 200
+        assert client.get("/web/status", follow_redirects=False).status_code == 303
+        assert client.get("/web/login").status_code == 200
+    assert prober.calls == 0
 
 
 def test_tokens_are_compared_in_constant_time(client, api_token, monkeypatch):

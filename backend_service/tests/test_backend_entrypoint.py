@@ -118,5 +118,6 @@ def test_dependencies_are_pinned_exactly():
         "pydantic==2.14.3",
         "pydantic-settings==2.16.3",
         "Jinja2==3.1.6",
+        "prometheus-client==0.26.0",
     ]
     assert project["scripts"] == {"clawdeploy-backend": "clawdeploy_backend.__main__:main"}

@@ -128,8 +128,8 @@ def test_unhandled_error_is_internal_error_envelope(
     assert any("t-500" in r.getMessage() for r in caplog.records)
 
 
-def test_web_page_has_the_trace_header(client):
-    response = client.get("/web/status", headers={"X-Trace-Id": "t-web"})
+def test_web_page_has_the_trace_header(web_client):
+    response = web_client.get("/web/status", headers={"X-Trace-Id": "t-web"})
     assert response.headers["X-Trace-Id"] == "t-web"
     assert "t-web" in response.text
 

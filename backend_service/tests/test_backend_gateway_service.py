@@ -5,7 +5,7 @@ import socket
 import pytest
 from pydantic import SecretStr
 
-from backend_helpers import CheckedClient, make_result
+from backend_helpers import CheckedClient, login, make_result
 from clawdeploy_backend import gateway_probe
 from clawdeploy_backend.deps import get_gateway_prober
 from clawdeploy_backend.main import create_app
@@ -104,6 +104,7 @@ def test_real_probe_of_a_closed_port_is_network_or_unreachable(api_token):
     )
     with CheckedClient(create_app(settings), [api_token]) as client:
         body = client.get("/api/v1/status", headers={"Authorization": f"Bearer {api_token}"}).json()
+        assert login(client, api_token).status_code == 303
         page = client.get("/web/status").text
     assert body["ok"] is True
     assert body["diagnosis"] == "network_or_unreachable"

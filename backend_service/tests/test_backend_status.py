@@ -35,7 +35,22 @@ def test_status_reports_each_diagnosis(client, auth_headers, fake_prober, diagno
 def test_status_body_shape(client, auth_headers, fake_prober):
     fake_prober.result = make_result("ok", failing=["discord"], attempts=3, unexpected="x")
     body = client.get("/api/v1/status", headers=auth_headers).json()
-    assert set(body) == {"ok", "trace_id", "service", "diagnosis", "gateway"}
+    assert set(body) == {
+        "ok",
+        "trace_id",
+        "service",
+        "diagnosis",
+        "gateway",
+        "probe_source",
+        "probe_age_s",
+        "circuit",
+        "read_only",
+        "memory_available_mb",
+    }
+    assert body["probe_source"] == "live"
+    assert body["circuit"] == {"state": "closed", "consecutive_failures": 0, "retry_in_s": None}
+    assert body["read_only"] is False
+    assert body["memory_available_mb"] == 4096
     assert body["gateway"] == {
         "diagnosis": "ok",
         "ok": True,
@@ -50,7 +65,10 @@ def test_status_body_shape(client, auth_headers, fake_prober):
     }
 
 
-def test_each_request_probes_live(client, auth_headers, fake_prober):
-    for _attempt in range(3):
-        client.get("/api/v1/status", headers=auth_headers)
-    assert fake_prober.calls == 3
+def test_requests_within_the_cache_time_share_one_probe(client, auth_headers, fake_prober):
+    sources = [client.get("/api/v1/status", headers=auth_headers).json() for _attempt in range(3)]
+    assert fake_prober.calls == 1
+    assert [b["probe_source"] for b in sources] == ["live", "cache", "cache"]
+    fresh = client.get("/api/v1/status", params={"refresh": "1"}, headers=auth_headers).json()
+    assert fresh["probe_source"] == "live"
+    assert fake_prober.calls == 2

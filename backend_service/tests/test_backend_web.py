@@ -1,10 +1,10 @@
-"""GET /web/status: the HTML page shows the diagnosis and never a token."""
+"""GET /web/status: the HTML page (behind the login) shows the diagnosis, never a token."""
 
 import html
 
 import pytest
 
-from backend_helpers import TAXONOMY, CheckedClient, make_result
+from backend_helpers import TAXONOMY, CheckedClient, login, make_result
 from clawdeploy_backend import __version__, gateway_probe
 from clawdeploy_backend.deps import get_gateway_prober
 from clawdeploy_backend.main import create_app
@@ -13,9 +13,9 @@ from clawdeploy_backend.services.gateway import GatewayProber
 
 
 @pytest.mark.parametrize("diagnosis", TAXONOMY)
-def test_page_shows_diagnosis_fix_status_latency(client, fake_prober, diagnosis):
+def test_page_shows_diagnosis_fix_status_latency(web_client, fake_prober, diagnosis):
     fake_prober.result = make_result(diagnosis, http_status=404, latency_ms=987)
-    response = client.get("/web/status")
+    response = web_client.get("/web/status")
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
@@ -30,22 +30,22 @@ def test_page_shows_diagnosis_fix_status_latency(client, fake_prober, diagnosis)
     assert '<dd id="gateway-url">http://127.0.0.1:18789</dd>' in text
 
 
-def test_page_without_http_answer(client, fake_prober):
+def test_page_without_http_answer(web_client, fake_prober):
     fake_prober.result = make_result("network_or_unreachable", http_status=None, detail="refused")
-    text = client.get("/web/status").text
+    text = web_client.get("/web/status").text
     assert '<dd id="http-status">no answer</dd>' in text
     assert '<dd id="detail">refused</dd>' in text
 
 
-def test_page_escapes_what_the_gateway_says(client, fake_prober):
+def test_page_escapes_what_the_gateway_says(web_client, fake_prober):
     fake_prober.result = make_result("upstream_model_error", detail="<script>alert(1)</script>")
-    text = client.get("/web/status").text
+    text = web_client.get("/web/status").text
     assert "<script" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
 
 
-def test_page_is_static_and_hardened(client):
-    response = client.get("/web/status")
+def test_page_is_static_and_hardened(web_client):
+    response = web_client.get("/web/status")
     assert "<script" not in response.text.lower()
     assert response.headers["Cache-Control"] == "no-store"
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]
@@ -77,6 +77,7 @@ def test_page_never_shows_a_token(settings, api_token, gateway_token):
     app.dependency_overrides[get_gateway_prober] = lambda: prober
     # CheckedClient fails on any response showing one of these.
     with CheckedClient(app, [api_token, gateway_token, password]) as client:
+        assert login(client, api_token).status_code == 303
         text = client.get("/web/status").text
         assert MASK in text
         assert '<dd id="gateway-url">http://127.0.0.1:18789/</dd>' in text
@@ -84,9 +85,8 @@ def test_page_never_shows_a_token(settings, api_token, gateway_token):
         assert body.json()["gateway"]["reply"] == MASK
 
 
-def test_page_needs_no_login(settings, fake_prober):
-    # This cut has no login on /web (a later change adds one).
-    app = create_app(settings)
-    app.dependency_overrides[get_gateway_prober] = lambda: fake_prober
-    with CheckedClient(app, []) as client:
-        assert client.get("/web/status").status_code == 200
+def test_page_needs_a_login(client, fake_prober):
+    response = client.get("/web/status", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/web/login?next=/web/status"
+    assert fake_prober.calls == 0, "no probe for a visitor who is not logged in"

@@ -4,8 +4,9 @@ Every response carries an ``X-Trace-Id`` header: the request's own when it is va
 (1-64 characters of ``[A-Za-z0-9._-]``), else a new uuid4 hex. JSON bodies repeat it as
 ``trace_id``. Errors are ``{"ok": false, "trace_id", "error_code", "error"}`` with these
 codes from the handlers here: ``not_found`` (404), ``method_not_allowed`` (405),
-``invalid_request`` (422), ``internal_error`` (500), ``http_error`` (any other status);
-code that knows better raises :class:`ApiError` with its own code.
+``request_too_large`` (413), ``invalid_request`` (422), ``internal_error`` (500),
+``http_error`` (any other status); code that knows better raises :class:`ApiError`
+with its own code.
 """
 
 import logging
@@ -23,7 +24,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 TRACE_HEADER = "X-Trace-Id"
 _TRACE_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
-_HTTP_ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 422: "invalid_request"}
+_HTTP_ERROR_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    422: "invalid_request",
+}
 
 logger = logging.getLogger("clawdeploy_backend")
 
@@ -31,7 +37,8 @@ logger = logging.getLogger("clawdeploy_backend")
 class ApiError(Exception):
     """An error to answer as an envelope: ``status_code``, ``error_code``, ``error``.
 
-    ``error`` is shown to the client, so it must say what to fix and hold no secret.
+    ``error`` is shown to the client, so it must say what to fix and hold no secret;
+    ``extra`` adds fields to the body (e.g. ``attempts``).
     """
 
     def __init__(
@@ -40,12 +47,14 @@ class ApiError(Exception):
         error_code: str,
         error: str,
         headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(error)
         self.status_code = status_code
         self.error_code = error_code
         self.error = error
         self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
 
 
 def new_trace_id() -> str:
@@ -111,7 +120,9 @@ def error_response(
 
 
 async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-    return error_response(request, exc.status_code, exc.error_code, exc.error, exc.headers)
+    return error_response(
+        request, exc.status_code, exc.error_code, exc.error, exc.headers, **exc.extra
+    )
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -60,9 +60,65 @@ class GatewayProbeResult(BaseModel):
     attempts: int = 1
 
 
+class CircuitState(BaseModel):
+    """The gateway circuit breaker: ``open`` means no request goes to the gateway."""
+
+    state: str
+    consecutive_failures: int
+    retry_in_s: float | None = None
+
+
 class StatusResponse(Envelope):
-    """Body of ``GET /api/v1/status``: this service and a live probe of its gateway."""
+    """Body of ``GET /api/v1/status``: this service and its gateway's diagnosis.
+
+    ``probe_source`` says whether ``gateway`` is a ``live`` probe, from the ``cache``
+    (``probe_age_s`` old) or from the open ``circuit``; ``read_only`` is true when
+    available memory (``memory_available_mb``, null when unknown) is below the threshold.
+    """
 
     service: ServiceInfo
     diagnosis: str
     gateway: GatewayProbeResult
+    probe_source: str
+    probe_age_s: float
+    circuit: CircuitState
+    read_only: bool
+    memory_available_mb: int | None
+
+
+class ModelInfo(BaseModel):
+    """One provider's metadata; keys are never stored, so never shown."""
+
+    provider_id: str
+    model: str
+    provider_type: str
+    base_url: str
+    enabled: bool
+    is_default: bool
+    source: str
+    updated_at: str
+
+
+class ModelsResponse(Envelope):
+    """Body of ``GET /api/v1/models``: the stored models and the last sync (or null)."""
+
+    count: int
+    default_provider_id: str | None
+    models: list[ModelInfo]
+    last_sync: dict[str, Any] | None
+
+
+class SyncResponse(Envelope):
+    """Body of a successful import or pull: what was stored and why anything was skipped."""
+
+    source: str
+    count: int
+    default_provider_id: str | None
+    warnings: list[str]
+    models: list[ModelInfo]
+
+
+class SyncErrorEnvelope(ErrorEnvelope):
+    """A failed import or pull; ``attempts`` lists each source tried."""
+
+    attempts: list[dict[str, str]] = Field(default_factory=list)

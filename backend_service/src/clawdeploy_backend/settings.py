@@ -11,12 +11,16 @@ in a ``repr`` or a log line; an empty token counts as unset.
 
 import os
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_FILE_VAR = "BACKEND_ENV_FILE"
+MIB = 1024 * 1024
+
+PullSourceMode = Literal["cmd_config_then_export", "cmd_config_only", "plugin_export_only"]
 
 
 class SettingsFileError(ValueError):
@@ -40,6 +44,25 @@ class Settings(BaseSettings):
     openclaw_gateway_token: SecretStr | None = None
     gateway_probe_timeout_s: float = Field(default=20.0, gt=0, le=600)
     gateway_agent_model: str = Field(default="openclaw", min_length=1)
+    # Stability rules of the runbook: cache, circuit breaker, memory guard.
+    gateway_probe_cache_s: float = Field(default=10.0, ge=0, le=3600)
+    gateway_circuit_failures: int = Field(default=2, ge=1, le=100)
+    gateway_circuit_open_s: float = Field(default=60.0, ge=0, le=3600)
+    memory_read_only_mb: int = Field(default=350, ge=0)
+    memory_heavy_job_min_mb: int = Field(default=512, ge=0)
+    # Storage and logs (the role writes BACKEND_DATA_DIR / BACKEND_LOG_DIR).
+    backend_data_dir: Path = Path("./data")
+    backend_log_dir: Path = Path("./logs")
+    audit_log_max_bytes: int = Field(default=5 * MIB, ge=1024)
+    audit_log_backup_count: int = Field(default=5, ge=1, le=100)
+    # HTTP hardening.
+    backend_max_body_bytes: int = Field(default=MIB, ge=1024, le=256 * MIB)
+    web_session_ttl_s: int = Field(default=8 * 3600, ge=60, le=30 * 86400)
+    web_cookie_secure: bool = False
+    # Model sync from AstrBot.
+    astr_pull_source_mode: PullSourceMode = "cmd_config_then_export"
+    astr_cmd_config_path: Path = Path("/AstrBot/data/cmd_config.json")
+    astr_plugin_export_path: Path | None = None
 
     @field_validator("backend_api_token", "openclaw_gateway_token", mode="before")
     @classmethod
@@ -66,6 +89,23 @@ class Settings(BaseSettings):
         if parts.query or parts.fragment:
             raise ValueError("must not contain a query or fragment")
         return value.rstrip("/")
+
+    @field_validator("astr_plugin_export_path", mode="before")
+    @classmethod
+    def _blank_path_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @property
+    def database_path(self) -> Path:
+        """``<BACKEND_DATA_DIR>/backend_state.db``."""
+        return self.backend_data_dir / "backend_state.db"
+
+    @property
+    def audit_log_path(self) -> Path:
+        """``<BACKEND_LOG_DIR>/audit.jsonl``."""
+        return self.backend_log_dir / "audit.jsonl"
 
 
 def load_settings() -> Settings:

@@ -259,11 +259,41 @@ def test_backend_status_rejects_bad_token(host, header, expected):
     assert json.loads(text)["error_code"] == "auth_failed"
 
 
-def test_web_status_page(host, backend_token, gateway_token):
-    status, text = curl(host, "http://127.0.0.1:18889/web/status")
+def test_web_status_needs_login(host):
+    status, _text = curl(host, "http://127.0.0.1:18889/web/status")
+    assert status == 303
+
+
+def test_web_status_page_after_login(host, backend_token, gateway_token):
+    """Log in through the form (CSRF token from the page, session cookie), then the page
+    shows the gateway diagnosis and no token."""
+    jar = "/tmp/web-cookies"
+    host.run(f"rm -f {jar}")
+    status, form = curl(host, "-c", jar, "http://127.0.0.1:18889/web/login")
     assert status == 200
-    assert "<html" in text.lower()
-    assert gateway_token not in text and backend_token not in text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    status, _text = curl(
+        host,
+        "-b",
+        jar,
+        "-c",
+        jar,
+        "-X",
+        "POST",
+        "http://127.0.0.1:18889/web/login",
+        "--data-urlencode",
+        f"csrf_token={csrf}",
+        "--data-urlencode",
+        f"token={backend_token}",
+        "--data-urlencode",
+        "next=/web/status",
+    )
+    assert status == 303
+    status, page = curl(host, "-b", jar, "--max-time", "120", "http://127.0.0.1:18889/web/status")
+    assert status == 200
+    assert "<html" in page.lower()
+    assert re.search(r'id="diagnosis"[^>]*>ok<', page), page[:500]
+    assert gateway_token not in page and backend_token not in page
 
 
 def test_no_token_in_converge_output(host, gateway_token, backend_token):

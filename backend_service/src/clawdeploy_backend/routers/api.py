@@ -1,24 +1,62 @@
 """``/api/v1/*``: the JSON API; every route here requires the backend's bearer token.
 
 Auth errors are envelopes with ``error_code`` ``auth_failed`` (401 missing token, 403
-wrong token) or ``auth_not_configured`` (503); see :mod:`..security`.
+wrong token) or ``auth_not_configured`` (503); see :mod:`..security`. Writing routes
+answer 503 ``read_only_mode`` while memory is low.
 """
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 
 from .. import SERVICE_NAME, __version__
-from ..deps import get_gateway_prober
-from ..envelope import get_trace_id
-from ..schemas import ErrorEnvelope, GatewayProbeResult, ServiceInfo, StatusResponse
+from ..audit import AuditLog
+from ..deps import (
+    get_audit,
+    get_gateway_monitor,
+    get_gateway_prober,
+    get_memory_guard,
+    get_model_sync,
+    require_writable,
+)
+from ..envelope import ApiError, get_trace_id
+from ..schemas import (
+    ErrorEnvelope,
+    GatewayProbeResult,
+    ModelInfo,
+    ModelsResponse,
+    ServiceInfo,
+    StatusResponse,
+    SyncErrorEnvelope,
+    SyncResponse,
+)
 from ..security import require_api_token
 from ..services.gateway import GatewayProber
+from ..services.models import ModelSyncService, SyncError, SyncResult
+from ..services.stability import GatewayMonitor, MemoryGuard
+from ..services.status import current_status
+from ..services.sync_actions import SYNC_ERROR_STATUS, audited_sync
 
 _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorEnvelope, "description": "missing bearer token (auth_failed)"},
     403: {"model": ErrorEnvelope, "description": "wrong bearer token (auth_failed)"},
     503: {"model": ErrorEnvelope, "description": "no token on the server (auth_not_configured)"},
+}
+_SYNC_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": SyncErrorEnvelope, "description": "a source file is missing"},
+    422: {"model": SyncErrorEnvelope, "description": "a source cannot be parsed or is empty"},
+    503: {"model": ErrorEnvelope, "description": "read_only_mode or auth_not_configured"},
+}
+_EXPORT_EXAMPLE = {
+    "providers": [
+        {
+            "provider_id": "openai_main",
+            "model": "gpt-4o-mini",
+            "provider_type": "openai_chat_completion",
+            "base_url": "https://api.example.invalid/v1",
+        }
+    ],
+    "using_provider": "openai_main",
 }
 
 router = APIRouter(
@@ -33,17 +71,113 @@ router = APIRouter(
 def status(
     request: Request,
     prober: Annotated[GatewayProber, Depends(get_gateway_prober)],
+    monitor: Annotated[GatewayMonitor, Depends(get_gateway_monitor)],
+    guard: Annotated[MemoryGuard, Depends(get_memory_guard)],
+    refresh: Annotated[bool, Query(description="skip the probe cache (not the circuit)")] = False,
 ) -> StatusResponse:
-    """Probe the gateway now and report it with this service's name and version.
+    """Report the gateway's diagnosis (cached for a few seconds) and the service's state.
 
-    A sync route: FastAPI runs it in its threadpool, so the blocking probe does not stall
-    the event loop. ``ok`` is true whenever the probe ran; the gateway's health is in
+    A sync route: FastAPI runs it in its threadpool, so a blocking probe does not stall
+    the event loop. ``ok`` is true whenever the check ran; the gateway's health is in
     ``diagnosis`` and ``gateway.ok``.
     """
-    gateway = GatewayProbeResult.model_validate(prober.probe())
-    return StatusResponse(
-        trace_id=get_trace_id(request),
-        service=ServiceInfo(name=SERVICE_NAME, version=__version__),
-        diagnosis=gateway.diagnosis,
-        gateway=gateway,
+    state = current_status(monitor, prober, guard, refresh=refresh)
+    gateway = GatewayProbeResult.model_validate(state.gateway)
+    return StatusResponse.model_validate(
+        {
+            "trace_id": get_trace_id(request),
+            "service": ServiceInfo(name=SERVICE_NAME, version=__version__),
+            "diagnosis": gateway.diagnosis,
+            "gateway": gateway,
+            "probe_source": state.probe_source,
+            "probe_age_s": state.probe_age_s,
+            "circuit": state.circuit,
+            "read_only": state.read_only,
+            "memory_available_mb": state.memory_available_mb,
+        }
     )
+
+
+@router.get("/models", response_model=ModelsResponse)
+def list_models(
+    request: Request, service: Annotated[ModelSyncService, Depends(get_model_sync)]
+) -> ModelsResponse:
+    """List the stored provider metadata (no keys) and the last sync run."""
+    rows = service.store.list_models()
+    default = next((r.provider_id for r in rows if r.is_default), None)
+    return ModelsResponse(
+        trace_id=get_trace_id(request),
+        count=len(rows),
+        default_provider_id=default,
+        models=[ModelInfo(**r.as_dict()) for r in rows],
+        last_sync=service.store.last_sync(),
+    )
+
+
+def _sync_response(request: Request, service: ModelSyncService, result: SyncResult) -> SyncResponse:
+    stored = {r.provider_id: r for r in service.store.list_models()}
+    return SyncResponse(
+        trace_id=get_trace_id(request),
+        source=result.source,
+        count=len(result.models),
+        default_provider_id=result.default_provider_id,
+        warnings=result.warnings,
+        models=[ModelInfo(**stored[m["provider_id"]].as_dict()) for m in result.models],
+    )
+
+
+def _run(
+    request: Request, service: ModelSyncService, audit: AuditLog, action: str, body: Any = None
+) -> SyncResponse:
+    try:
+        result = audited_sync(
+            service, audit, action=action, trace_id=get_trace_id(request), actor="api", body=body
+        )
+    except SyncError as exc:
+        raise ApiError(
+            SYNC_ERROR_STATUS.get(exc.error_code, 422),
+            exc.error_code,
+            exc.error,
+            extra={"attempts": exc.attempts},
+        ) from None
+    return _sync_response(request, service, result)
+
+
+@router.post(
+    "/models/import-astr",
+    response_model=SyncResponse,
+    responses=_SYNC_ERRORS,
+    dependencies=[Depends(require_writable)],
+)
+def import_astr(
+    request: Request,
+    service: Annotated[ModelSyncService, Depends(get_model_sync)],
+    audit: Annotated[AuditLog, Depends(get_audit)],
+    export: Annotated[dict[str, Any], Body(examples=[_EXPORT_EXAMPLE])],
+) -> SyncResponse:
+    """Replace the stored models by the plugin's export JSON given as the body.
+
+    Errors: 422 ``plugin_export_parse_failed`` (no ``providers`` list),
+    ``astr_provider_empty``; 503 ``read_only_mode``. Keys in the body are ignored.
+    """
+    return _run(request, service, audit, "import", export)
+
+
+@router.post(
+    "/models/pull-astr",
+    response_model=SyncResponse,
+    responses=_SYNC_ERRORS,
+    dependencies=[Depends(require_writable)],
+)
+def pull_astr(
+    request: Request,
+    service: Annotated[ModelSyncService, Depends(get_model_sync)],
+    audit: Annotated[AuditLog, Depends(get_audit)],
+) -> SyncResponse:
+    """Pull from AstrBot's files in the order of ``ASTR_PULL_SOURCE_MODE``.
+
+    Errors: 404 ``astr_config_not_found`` / ``plugin_export_not_found``; 422
+    ``astr_config_parse_failed``, ``plugin_export_parse_failed``, ``astr_provider_empty``,
+    ``pull_all_sources_failed`` (with ``attempts``); 503 ``read_only_mode``.
+    """
+    return _run(request, service, audit, "pull")
