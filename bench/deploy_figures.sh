@@ -41,7 +41,7 @@ healthy_s=$(in_host bash -c '
 # Memory: the gateway after one model request (the status probe sends one), then at rest.
 ansible-playbook -i inventories/demo/hosts.yml playbooks/status.yml >/dev/null 2>&1
 sleep 5
-gw_rss_kb=$(in_host docker top openclaw-gateway-main -eo rss | awk 'NR > 1 { s += $1 } END { print s }')
+gw_rss_kb=$(in_host docker top openclaw-gateway-main -eo pid,rss | awk 'NR > 1 { s += $2 } END { print s }')
 backend_pid=$(in_host systemctl show -p MainPID --value clawdeploy-backend)
 backend_rss_kb=$(in_host ps -o rss= -p "$backend_pid" | tr -d ' ')
 
