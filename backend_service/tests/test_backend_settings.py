@@ -50,6 +50,7 @@ def test_env_file_is_read(monkeypatch, seed_env_file, api_token, gateway_token):
     assert settings.backend_port == 19999
     assert settings.openclaw_gateway_url == "http://127.0.0.1:28789"
     assert settings.gateway_probe_timeout_s == 3.5
+    assert settings.executor_codex_bin == "/usr/local/bin/codex"  # the seed's variable
     assert settings.backend_host == "127.0.0.1"  # not in the file: default
     assert not hasattr(settings, "openclaw_version")
     assert api_token not in repr(settings) and gateway_token not in repr(settings)

@@ -46,6 +46,7 @@ def test_status_body_shape(client, auth_headers, fake_prober):
         "circuit",
         "read_only",
         "memory_available_mb",
+        "executor",
     }
     assert body["probe_source"] == "live"
     assert body["circuit"] == {"state": "closed", "consecutive_failures": 0, "retry_in_s": None}

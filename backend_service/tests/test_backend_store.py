@@ -44,7 +44,7 @@ def test_open_is_idempotent_and_keeps_data(tmp_path):
 def test_migrations_apply_forward_in_order(tmp_path, monkeypatch):
     db = tmp_path / "s.db"
     Store(db).open()
-    extra = "CREATE TABLE executor_jobs (id TEXT PRIMARY KEY); INSERT INTO meta VALUES ('k', 'v')"
+    extra = "CREATE TABLE later_table (id TEXT PRIMARY KEY); INSERT INTO meta VALUES ('k', 'v')"
     monkeypatch.setattr(store_module, "MIGRATIONS", (*MIGRATIONS, extra))
     assert Store(db).open() == len(MIGRATIONS) + 1
     assert _pragma(db, "user_version") == len(MIGRATIONS) + 1

@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from .audit import AuditLog
 from .envelope import ApiError
 from .metrics import Metrics
+from .services.executor import ExecutorService
 from .services.gateway import GatewayProber
 from .services.models import ModelSyncService
 from .services.stability import GatewayMonitor, MemoryGuard
@@ -65,6 +66,12 @@ def get_memory_guard(request: Request) -> MemoryGuard:
     """Return the app's :class:`~.services.stability.MemoryGuard`."""
     guard: MemoryGuard = request.app.state.memory_guard
     return guard
+
+
+def get_executor(request: Request) -> ExecutorService:
+    """Return the app's :class:`~.services.executor.ExecutorService`."""
+    executor: ExecutorService = request.app.state.executor
+    return executor
 
 
 def get_metrics(request: Request) -> Metrics:

@@ -16,7 +16,8 @@ from . import __version__, envelope, webauth
 from .audit import AuditLog
 from .metrics import Metrics, MetricsMiddleware
 from .middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
-from .routers import api, health, metrics, web, web_auth
+from .routers import api, executor, health, metrics, web, web_auth
+from .services.executor import ExecutorService
 from .services.gateway import GatewayProber
 from .services.models import ModelSyncService
 from .services.stability import GatewayMonitor, MemoryGuard
@@ -30,9 +31,11 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.store.open()  # fail at start, with a message, when the database is unusable
     app.state.store.reset_sessions_on_token_change(webauth.token_fingerprint(app.state.settings))
+    app.state.executor.start()  # fails leftover running jobs, then runs the queue
     try:
         yield
     finally:
+        app.state.executor.stop()
         app.state.audit.close()
 
 
@@ -81,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.astr_cmd_config_path,
         settings.astr_plugin_export_path,
     )
+    app.state.executor = ExecutorService(settings, store, app.state.audit, app.state.metrics)
     app.state.templates = Jinja2Templates(directory=TEMPLATES_DIR)
     # Added innermost first: the trace id middleware (in envelope.install) is outermost.
     app.add_middleware(BodyLimitMiddleware, limit=settings.backend_max_body_bytes)
@@ -88,6 +92,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)
     envelope.install(app)
     webauth.install(app)
-    for module in (health, api, metrics, web_auth, web):
+    for module in (health, api, executor, metrics, web_auth, web):
         app.include_router(module.router)
     return app

@@ -6,6 +6,10 @@
   (answers from the cache or the circuit are not probes)
 * ``clawdeploy_backend_gateway_circuit_open``, ``clawdeploy_backend_read_only``,
   ``clawdeploy_backend_memory_available_bytes`` (gauges, set when /metrics is read)
+* ``clawdeploy_backend_executor_queue_depth``, ``clawdeploy_backend_executor_jobs{state}``
+  (jobs in the database by state), ``clawdeploy_backend_executor_available`` (gauges, set
+  when /metrics is read); ``clawdeploy_backend_executor_jobs_finished_total{outcome}``
+  (``succeeded`` or the job's error code)
 
 ``route`` is the route *template* (``/api/v1/models``), never the raw path, so ids in a
 URL cannot blow up the label set; a request that matched no route is ``unmatched``.
@@ -58,6 +62,29 @@ class Metrics:
         self.memory_available = Gauge(
             f"{prefix}_memory_available_bytes",
             "MemAvailable of the host (-1 when unknown)",
+            registry=self.registry,
+        )
+
+        self.executor_queue_depth = Gauge(
+            f"{prefix}_executor_queue_depth",
+            "Executor jobs waiting in the queue",
+            registry=self.registry,
+        )
+        self.executor_jobs = Gauge(
+            f"{prefix}_executor_jobs",
+            "Executor jobs in the database by state",
+            ["state"],
+            registry=self.registry,
+        )
+        self.executor_available = Gauge(
+            f"{prefix}_executor_available",
+            "1 when the executor is enabled and its codex binary answers",
+            registry=self.registry,
+        )
+        self.executor_finished = Counter(
+            f"{prefix}_executor_jobs_finished",
+            "Executor jobs that ended, by outcome (succeeded or the error code)",
+            ["outcome"],
             registry=self.registry,
         )
 

@@ -1,10 +1,37 @@
 """Keep secrets out of what backend-service shows: masking of values and of URLs."""
 
+import re
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 MASK = "********"
+
+# What looks like a credential in free text (a job's output): a bearer token after
+# "Bearer", an OpenAI-style ``sk-...`` key, ``token=...`` / ``api_key: ...`` assignments.
+_SECRET_PATTERNS = (
+    (re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1" + MASK),
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"), MASK),
+    (
+        re.compile(
+            r"(?i)\b((?:api[_-]?key|access[_-]?token|auth[_-]?token|token|secret|password)"
+            r"[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9._~+/=-]{12,}"
+        ),
+        r"\1" + MASK,
+    ),
+)
+
+
+def mask_text(text: str, secrets: Iterable[str | None]) -> str:
+    """Mask the given ``secrets`` in ``text``, then anything that looks like a credential.
+
+    ``Bearer <token>`` -> ``Bearer ********``; ``sk-...`` keys and ``token=...``-style
+    assignments (12+ characters) are masked too. For output nobody vetted (executor jobs).
+    """
+    masked = str(mask_secrets(text, secrets))
+    for pattern, replacement in _SECRET_PATTERNS:
+        masked = pattern.sub(replacement, masked)
+    return masked
 
 
 def mask_secrets(value: Any, secrets: Iterable[str | None]) -> Any:

@@ -68,12 +68,26 @@ class CircuitState(BaseModel):
     retry_in_s: float | None = None
 
 
+class ExecutorStatus(BaseModel):
+    """The executor in ``/api/v1/status``: its own diagnosis (``ok`` or
+    ``executor_not_available``), never mixed into the gateway's."""
+
+    available: bool
+    enabled: bool
+    version: str | None
+    queue_depth: int
+    running_job_id: str | None
+    diagnosis: str
+    fix: str
+
+
 class StatusResponse(Envelope):
     """Body of ``GET /api/v1/status``: this service and its gateway's diagnosis.
 
     ``probe_source`` says whether ``gateway`` is a ``live`` probe, from the ``cache``
     (``probe_age_s`` old) or from the open ``circuit``; ``read_only`` is true when
-    available memory (``memory_available_mb``, null when unknown) is below the threshold.
+    available memory (``memory_available_mb``, null when unknown) is below the threshold;
+    ``executor`` is the Codex executor's availability and queue.
     """
 
     service: ServiceInfo
@@ -84,6 +98,7 @@ class StatusResponse(Envelope):
     circuit: CircuitState
     read_only: bool
     memory_available_mb: int | None
+    executor: ExecutorStatus
 
 
 class ModelInfo(BaseModel):

@@ -9,16 +9,21 @@ Environment names are the field names in upper case (``BACKEND_API_TOKEN``,
 in a ``repr`` or a log line; an empty token counts as unset.
 """
 
+import json
 import os
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_FILE_VAR = "BACKEND_ENV_FILE"
 MIB = 1024 * 1024
+
+# Variables the executor never hands to its child process, whatever EXECUTOR_PASS_ENV says.
+EXECUTOR_NEVER_PASSED = frozenset({"BACKEND_API_TOKEN", "OPENCLAW_GATEWAY_TOKEN"})
 
 PullSourceMode = Literal["cmd_config_then_export", "cmd_config_only", "plugin_export_only"]
 
@@ -63,6 +68,20 @@ class Settings(BaseSettings):
     astr_pull_source_mode: PullSourceMode = "cmd_config_then_export"
     astr_cmd_config_path: Path = Path("/AstrBot/data/cmd_config.json")
     astr_plugin_export_path: Path | None = None
+    # Codex executor (services/executor.py); working directories are deny-by-default.
+    executor_enabled: bool = True
+    executor_codex_bin: str = Field(default="codex", min_length=1)
+    executor_allowed_workdirs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    executor_allow_any_workdir: bool = False
+    executor_default_workdir: Path | None = None
+    executor_allow_danger_mode: bool = False
+    executor_timeout_s: float = Field(default=900.0, gt=0, le=86400)
+    executor_kill_grace_s: float = Field(default=5.0, ge=0, le=300)
+    executor_max_task_chars: int = Field(default=8000, ge=1, le=1_000_000)
+    executor_output_max_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * MIB)
+    executor_queue_max: int = Field(default=20, ge=1, le=10_000)
+    executor_codex_home: Path | None = None
+    executor_pass_env: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     @field_validator("backend_api_token", "openclaw_gateway_token", mode="before")
     @classmethod
@@ -96,6 +115,56 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @field_validator("executor_allowed_workdirs", "executor_pass_env", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        """Accept a JSON list or a comma/colon separated string (``/srv/a,/srv/b``)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in re.split(r"[,:]", text) if item.strip()]
+        return value
+
+    @field_validator("executor_allowed_workdirs")
+    @classmethod
+    def _absolute_dirs(cls, value: list[Path]) -> list[Path]:
+        for path in value:
+            if not path.is_absolute():
+                raise ValueError(f"{path} is not an absolute path")
+        return value
+
+    @field_validator("executor_default_workdir", "executor_codex_home", mode="before")
+    @classmethod
+    def _blank_dir_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("executor_default_workdir", "executor_codex_home")
+    @classmethod
+    def _absolute_dir(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_absolute():
+            raise ValueError(f"{value} is not an absolute path")
+        return value
+
+    @field_validator("executor_pass_env")
+    @classmethod
+    def _no_service_tokens(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(f"{name!r} is not an environment variable name")
+            if name.upper() in EXECUTOR_NEVER_PASSED:
+                raise ValueError(f"{name} is the service's own token; it never goes to codex")
+        return value
+
+    @property
+    def executor_home(self) -> Path:
+        """``CODEX_HOME`` of the jobs: ``EXECUTOR_CODEX_HOME`` or ``<data dir>/codex_home``."""
+        if self.executor_codex_home is not None:
+            return self.executor_codex_home
+        return self.backend_data_dir.absolute() / "codex_home"
 
     @property
     def database_path(self) -> Path:

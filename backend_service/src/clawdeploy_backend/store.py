@@ -63,6 +63,21 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX web_sessions_expiry ON web_sessions (expires_at);
     """,
+    # 2: executor jobs (services/executor_jobs.py). ``seq`` orders the queue; ``task`` is
+    # emptied when a job ends, only its hash and length stay.
+    """
+    CREATE TABLE executor_jobs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL, task TEXT NOT NULL, task_sha256 TEXT NOT NULL,
+        task_chars INTEGER NOT NULL, cwd TEXT NOT NULL, level TEXT NOT NULL,
+        danger_mode INTEGER NOT NULL DEFAULT 0, trace_id TEXT NOT NULL,
+        created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT, duration_s REAL,
+        exit_code INTEGER, error_code TEXT, error TEXT,
+        stdout_tail TEXT NOT NULL DEFAULT '', stderr_tail TEXT NOT NULL DEFAULT '',
+        output_truncated INTEGER NOT NULL DEFAULT 0, cancel_requested INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX executor_jobs_state ON executor_jobs (state, seq);
+    """,
 )
 
 MODEL_FIELDS = ("provider_id", "model", "provider_type", "base_url", "enabled", "is_default")
@@ -93,6 +108,20 @@ class ModelRow:
 def utc_now() -> str:
     """The current time as ISO 8601 UTC with seconds (``2026-11-23T17:00:00Z``)."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _switch_to_wal(conn: sqlite3.Connection) -> None:
+    """``PRAGMA journal_mode = WAL``, retried: SQLite answers "database is locked" at once
+    (no busy handler) while another connection is creating the same new database."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 class Store:
@@ -142,7 +171,7 @@ class Store:
                 "that the service user may write there"
             ) from exc
         try:
-            conn.execute("PRAGMA journal_mode = WAL")
+            _switch_to_wal(conn)
             version = self._migrate(conn)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot migrate the database {self.path}: {exc}") from exc

@@ -13,6 +13,7 @@ from .. import SERVICE_NAME, __version__
 from ..audit import AuditLog
 from ..deps import (
     get_audit,
+    get_executor,
     get_gateway_monitor,
     get_gateway_prober,
     get_memory_guard,
@@ -31,10 +32,11 @@ from ..schemas import (
     SyncResponse,
 )
 from ..security import require_api_token
+from ..services.executor import ExecutorService
 from ..services.gateway import GatewayProber
 from ..services.models import ModelSyncService, SyncError, SyncResult
 from ..services.stability import GatewayMonitor, MemoryGuard
-from ..services.status import current_status
+from ..services.status import current_status, executor_status
 from ..services.sync_actions import SYNC_ERROR_STATUS, audited_sync
 
 _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -73,13 +75,15 @@ def status(
     prober: Annotated[GatewayProber, Depends(get_gateway_prober)],
     monitor: Annotated[GatewayMonitor, Depends(get_gateway_monitor)],
     guard: Annotated[MemoryGuard, Depends(get_memory_guard)],
+    executor: Annotated[ExecutorService, Depends(get_executor)],
     refresh: Annotated[bool, Query(description="skip the probe cache (not the circuit)")] = False,
 ) -> StatusResponse:
     """Report the gateway's diagnosis (cached for a few seconds) and the service's state.
 
     A sync route: FastAPI runs it in its threadpool, so a blocking probe does not stall
     the event loop. ``ok`` is true whenever the check ran; the gateway's health is in
-    ``diagnosis`` and ``gateway.ok``.
+    ``diagnosis`` and ``gateway.ok``; the executor has its own ``executor.diagnosis``
+    (``ok`` or ``executor_not_available``), which never changes the gateway's.
     """
     state = current_status(monitor, prober, guard, refresh=refresh)
     gateway = GatewayProbeResult.model_validate(state.gateway)
@@ -94,6 +98,7 @@ def status(
             "circuit": state.circuit,
             "read_only": state.read_only,
             "memory_available_mb": state.memory_available_mb,
+            "executor": executor_status(executor.info()),
         }
     )
 

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from typing import Any
 
+from .. import gateway_probe
 from .stability import GatewayMonitor, MemoryGuard, Prober
 
 
@@ -38,3 +39,23 @@ def current_status(
         read_only=guard.read_only(available),
         memory_available_mb=available,
     )
+
+
+def executor_status(info: dict[str, Any]) -> dict[str, Any]:
+    """The ``executor`` section of the status from ``ExecutorService.info()``:
+    ``{"available", "enabled", "version", "queue_depth", "running_job_id", "diagnosis",
+    "fix"}``; ``diagnosis`` is ``ok`` or ``executor_not_available`` (with the runbook's fix).
+    """
+    code = "ok" if info["available"] else "executor_not_available"
+    fix = "" if code == "ok" else str(gateway_probe.DIAGNOSES[code])
+    if info.get("reason") and code != "ok":
+        fix = f"{info['reason']}; {fix}"
+    return {
+        "available": bool(info["available"]),
+        "enabled": bool(info["enabled"]),
+        "version": info.get("version"),
+        "queue_depth": int(info["queue_depth"]),
+        "running_job_id": info.get("running_job_id"),
+        "diagnosis": code,
+        "fix": fix,
+    }
