@@ -331,3 +331,86 @@ def test_docker_compose_reads_what_dotenv_writes(host):
     environment = json.loads(out)["services"]["s"]["environment"]
     for key, value in values.items():
         assert environment[key].replace("$$", "$") == value, key
+
+
+def api(host, token: str, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    """Call the backend's API on the host with the bearer token; returns (status, JSON)."""
+    args = ["-X", method, f"http://127.0.0.1:18889{path}", "-H", f"Authorization: Bearer {token}"]
+    if body is not None:
+        args += ["-H", "Content-Type: application/json", "-d", json.dumps(body)]
+    status, text = curl(host, *args)
+    return status, json.loads(text)
+
+
+def wait_job(host, token: str, job_id: str, states: set[str], seconds: int = 90) -> dict:
+    job: dict = {}
+    for _attempt in range(seconds):
+        job = api(host, token, "GET", f"/api/v1/executor/jobs/{job_id}")[1]["job"]
+        if job["state"] in states:
+            return job
+        time.sleep(1)
+    raise AssertionError(f"job {job_id} stayed {job.get('state')}: {job}")
+
+
+def submit(host, token: str, task: str) -> str:
+    status, data = api(
+        host,
+        token,
+        "POST",
+        "/api/v1/executor/jobs",
+        {"task": task, "cwd": "/srv/codex-work", "level": "L3"},
+    )
+    assert status == 200, data
+    return data["job"]["job_id"]
+
+
+def test_executor_runs_the_real_codex_cli(host, backend_token):
+    status, data = api(host, backend_token, "GET", "/api/v1/executors")
+    assert status == 200
+    codex = data["executors"][0]
+    assert codex["available"] is True, codex
+    assert codex["version"] == "0.169.0"
+    job = wait_job(
+        host,
+        backend_token,
+        submit(host, backend_token, "say pong"),
+        {"succeeded", "failed", "canceled"},
+    )
+    assert job["state"] == "succeeded", job
+    assert job["exit_code"] == 0
+    assert STUB_REPLY in job["stdout_tail"]
+
+
+def test_executor_refuses_a_workdir_outside_the_allowlist(host, backend_token):
+    status, data = api(
+        host,
+        backend_token,
+        "POST",
+        "/api/v1/executor/jobs",
+        {"task": "say pong", "cwd": "/tmp", "level": "L3"},
+    )
+    assert status != 200
+    assert data["error_code"] == "workdir_not_allowed"
+
+
+def test_restart_keeps_queued_jobs_and_fails_the_running_one(host, backend_token):
+    """With the provider frozen (it accepts connections, never answers), job 1 hangs running
+    and job 2 waits; a restart of the unit marks job 1 executor_interrupted and keeps job 2,
+    which succeeds once the provider answers again. Runs last: it freezes the stub."""
+    host.check_output("systemctl kill --signal=SIGSTOP openai-stub")
+    try:
+        first = submit(host, backend_token, "say pong")
+        wait_job(host, backend_token, first, {"running"})
+        second = submit(host, backend_token, "say pong again")
+        assert wait_job(host, backend_token, second, {"queued"})["state"] == "queued"
+        host.check_output("systemctl restart clawdeploy-backend")
+        for _attempt in range(30):
+            if host.run("curl -sf http://127.0.0.1:18889/healthz").rc == 0:
+                break
+            time.sleep(1)
+        job = wait_job(host, backend_token, first, {"failed", "succeeded", "canceled"})
+        assert (job["state"], job["error_code"]) == ("failed", "executor_interrupted")
+    finally:
+        host.check_output("systemctl kill --signal=SIGCONT openai-stub")
+    job = wait_job(host, backend_token, second, {"succeeded", "failed", "canceled"}, seconds=120)
+    assert job["state"] == "succeeded", job
