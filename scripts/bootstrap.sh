@@ -10,7 +10,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 . "$repo/tests/hosts/lib.sh"
 
 if [ "$(id -u)" = 0 ]; then
-  apt_install debootstrap docker.io tini git make curl ca-certificates shellcheck
+  apt_install debootstrap docker.io tini git make curl ca-certificates shellcheck chromium
 fi
 "$repo/tests/hosts/ensure-docker.sh"
 
