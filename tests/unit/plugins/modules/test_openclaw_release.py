@@ -13,37 +13,13 @@ import stat
 from typing import Any
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
+from harness import Result, run_module
 
 from ansible_collections.clawdeploy.openclaw.plugins.module_utils import release as rel
 from ansible_collections.clawdeploy.openclaw.plugins.modules import openclaw_release
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64
-
-
-class ExitJson(Exception):
-    """exit_json was called."""
-
-
-class FailJson(Exception):
-    """fail_json was called."""
-
-
-class Result:
-    """What one module run produced."""
-
-    def __init__(self, kind: str, data: dict[str, Any]):
-        self.kind = kind
-        self.data = data
-
-    def __getitem__(self, item: str) -> Any:
-        return self.data[item]
-
-    @property
-    def changed(self) -> bool:
-        return self.data["changed"]
 
 
 @pytest.fixture
@@ -60,29 +36,12 @@ def clock(monkeypatch):
 
 @pytest.fixture
 def run(monkeypatch, clock):
-    """Run the module in-process with the given args; return a Result."""
+    """Run the module in-process with the given args; return a Result (the clock ticks)."""
 
     def _run(check: bool = False, diff: bool = True, **args: Any) -> Result:
-        def exit_json(self, **kwargs):
-            raise ExitJson(kwargs)
-
-        def fail_json(self, msg, **kwargs):
-            kwargs["msg"] = msg
-            raise FailJson(kwargs)
-
-        monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-        monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-        args = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
-        with patch_module_args(args):
-            try:
-                openclaw_release.main()
-            except ExitJson as exc:
-                clock()
-                return Result("exit", exc.args[0])
-            except FailJson as exc:
-                clock()
-                return Result("fail", exc.args[0])
-        raise AssertionError("module returned without exit_json/fail_json")
+        result = run_module(monkeypatch, openclaw_release.main, check, diff, args)
+        clock()
+        return result
 
     return _run
 

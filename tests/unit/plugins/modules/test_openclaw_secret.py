@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
+from harness import Result, run_module
 
 from ansible_collections.clawdeploy.openclaw.plugins.modules import openclaw_secret
 
@@ -22,64 +23,12 @@ GATEWAY = "OPENCLAW_GATEWAY_TOKEN"
 BACKEND = "BACKEND_API_TOKEN"
 
 
-class ExitJson(Exception):
-    """exit_json was called."""
-
-
-class FailJson(Exception):
-    """fail_json was called."""
-
-
-class Result:
-    """What one module run produced."""
-
-    def __init__(self, kind: str, data: dict[str, Any], warnings: list[str]):
-        self.kind = kind
-        self.data = data
-        self.warnings = warnings
-
-    def __getitem__(self, item: str) -> Any:
-        return self.data[item]
-
-    @property
-    def changed(self) -> bool:
-        return self.data["changed"]
-
-    def text(self) -> str:
-        """Everything a user could see, except the returned value itself."""
-        shown = {k: v for k, v in self.data.items() if k != "value"}
-        return json.dumps(shown) + "\n".join(self.warnings)
-
-
 @pytest.fixture
 def run(monkeypatch):
     """Run the module in-process with the given args; return a Result."""
 
     def _run(check: bool = False, diff: bool = True, **args: Any) -> Result:
-        warnings: list[str] = []
-
-        def exit_json(self, **kwargs):
-            raise ExitJson(kwargs)
-
-        def fail_json(self, msg, **kwargs):
-            kwargs["msg"] = msg
-            raise FailJson(kwargs)
-
-        def warn(self, warning, **kwargs):
-            warnings.append(warning)
-
-        monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-        monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-        monkeypatch.setattr(basic.AnsibleModule, "warn", warn)
-        args = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
-        with patch_module_args(args):
-            try:
-                openclaw_secret.main()
-            except ExitJson as exc:
-                return Result("exit", exc.args[0], warnings)
-            except FailJson as exc:
-                return Result("fail", exc.args[0], warnings)
-        raise AssertionError("module returned without exit_json/fail_json")
+        return run_module(monkeypatch, openclaw_secret.main, check, diff, args)
 
     return _run
 
