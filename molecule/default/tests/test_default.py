@@ -393,6 +393,43 @@ def test_executor_refuses_a_workdir_outside_the_allowlist(host, backend_token):
     assert data["error_code"] == "workdir_not_allowed"
 
 
+def test_models_pull_from_astrbot_cmd_config_on_the_host(host, backend_token):
+    status, data = api(host, backend_token, "POST", "/api/v1/models/pull-astr")
+    assert status == 200, data
+    assert data["ok"] is True
+    assert data["source"] == "cmd_config"
+    assert data["default_provider_id"] == "deepseek-chat"
+    status, data = api(host, backend_token, "GET", "/api/v1/models")
+    assert status == 200
+    ids = {m["provider_id"] for m in data["models"]}
+    assert ids == {"gpt-4o-mini", "deepseek-chat", "gemini-flash"}
+    assert "__KEY" not in json.dumps(data)  # the fixture's keys are never stored
+
+
+def test_models_import_from_a_plugin_export(host, backend_token):
+    export = {
+        "using_provider": "local-llm",
+        "providers": [
+            {
+                "provider_id": "local-llm",
+                "model": "qwen3",
+                "provider_type": "openai_chat_completion",
+                "base_url": "http://127.0.0.1:8000/v1",
+                "api_key": secrets.token_urlsafe(24),
+            }
+        ],
+    }
+    status, data = api(host, backend_token, "POST", "/api/v1/models/import-astr", export)
+    assert status == 200, data
+    status, data = api(host, backend_token, "GET", "/api/v1/models")
+    models = {m["provider_id"]: m for m in data["models"]}
+    assert models["local-llm"]["model"] == "qwen3"
+    assert export["providers"][0]["api_key"] not in json.dumps(data)
+    db = host.file("/opt/openclaw-assistant/backend-service/data/backend_state.db")
+    assert db.mode == 0o600
+    assert db.user == "clawdeploy-backend"
+
+
 def test_restart_keeps_queued_jobs_and_fails_the_running_one(host, backend_token):
     """With the provider frozen (it accepts connections, never answers), job 1 hangs running
     and job 2 waits; a restart of the unit marks job 1 executor_interrupted and keeps job 2,
