@@ -9,7 +9,7 @@ host=clawdeploy-demo
 docker exec "$host" true 2>/dev/null || { echo "no demo host: run make demo first" >&2; exit 1; }
 # shellcheck disable=SC2016  # expanded inside the test host
 rss() { docker exec "$host" bash -c 'ps -o rss= -p "$(systemctl show -p MainPID --value clawdeploy-backend)"' | awk '{ printf "%d MB", $1 / 1024 }'; }
-docker cp "$here/status_load.py" "$host:/tmp/status_load.py" >/dev/null
+docker exec -i "$host" sh -c "cat > /tmp/status_load.py" <"$here/status_load.py"
 echo "backend-service RSS before: $(rss)"
 docker exec "$host" python3 /tmp/status_load.py /opt/openclaw-assistant/backend-service/backend.env \
   --requests "${REQUESTS:-2000}" --concurrency "${CONCURRENCY:-4}"
