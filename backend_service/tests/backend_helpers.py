@@ -2,6 +2,8 @@
 
 import html
 import re
+import shutil
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -135,3 +137,40 @@ def login(client: TestClient, token: str, next_path: str = "/web/status") -> Any
         data={"csrf_token": csrf_of(form.text), "token": token, "next": next_path},
         follow_redirects=False,
     )
+
+
+ASTR_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "astr"
+
+
+def astr_app(tmp_path: Path, api_token: str, gateway_token: str, **overrides: Any) -> FastAPI:
+    """An app for end-to-end style tests: temp state/log dirs, AstrBot's cmd_config.json
+    and a plugin export copied from the fixtures, a gateway prober that says ``ok`` and
+    4 GB of available memory. ``overrides`` are extra Settings fields."""
+    from clawdeploy_backend.deps import get_gateway_prober, get_memory_guard
+    from clawdeploy_backend.main import create_app
+    from clawdeploy_backend.services.stability import MemoryGuard
+    from clawdeploy_backend.settings import Settings
+
+    astr = tmp_path / "astr"
+    astr.mkdir()
+    shutil.copy(ASTR_FIXTURES / "cmd_config.json", astr / "cmd_config.json")
+    shutil.copy(ASTR_FIXTURES / "plugin_export.json", astr / "export.json")
+    settings = Settings(
+        backend_api_token=api_token,
+        openclaw_gateway_token=gateway_token,
+        backend_data_dir=tmp_path / "state",
+        backend_log_dir=tmp_path / "log",
+        astr_cmd_config_path=astr / "cmd_config.json",
+        astr_plugin_export_path=astr / "export.json",
+        **overrides,
+    )
+    app = create_app(settings)
+    prober = FakeProber(make_result("ok"))
+    guard = MemoryGuard(
+        read_only_below_mb=settings.memory_read_only_mb,
+        heavy_job_min_mb=settings.memory_heavy_job_min_mb,
+        reader=FakeMemory(4096),
+    )
+    app.dependency_overrides[get_gateway_prober] = lambda: prober
+    app.dependency_overrides[get_memory_guard] = lambda: guard
+    return app

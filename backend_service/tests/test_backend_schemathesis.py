@@ -11,7 +11,6 @@ Checks: no response is a server error (a 5xx other than the documented 503 refus
 every response conforms to the schema (status code documented, body valid, content type).
 """
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,13 +28,8 @@ from schemathesis.checks import (
 )
 from schemathesis.core.transport import Response
 
-from backend_helpers import CheckedClient, FakeMemory, FakeProber, make_result
-from clawdeploy_backend.deps import get_gateway_prober, get_memory_guard
-from clawdeploy_backend.main import create_app
-from clawdeploy_backend.services.stability import MemoryGuard
-from clawdeploy_backend.settings import Settings
+from backend_helpers import CheckedClient, astr_app
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "astr"
 # Examples per API operation: ten operations, the whole test well under a minute.
 MAX_EXAMPLES = 50
 # 503 answers the README documents as refusals, not failures of the server.
@@ -89,30 +83,13 @@ def send(client: CheckedClient, case: Case, headers: dict[str, str]) -> httpx.Re
 @pytest.fixture
 def fuzz_app(tmp_path: Path, api_token: str, gateway_token: str) -> FastAPI:
     """The app under test: temp dirs, fake prober and memory, AstrBot fixture files."""
-    astr = tmp_path / "astr"
-    astr.mkdir()
-    shutil.copy(FIXTURES / "cmd_config.json", astr / "cmd_config.json")
-    shutil.copy(FIXTURES / "plugin_export.json", astr / "export.json")
-    app_settings = Settings(
-        backend_api_token=api_token,
-        openclaw_gateway_token=gateway_token,
-        backend_data_dir=tmp_path / "state",
-        backend_log_dir=tmp_path / "log",
-        astr_cmd_config_path=astr / "cmd_config.json",
-        astr_plugin_export_path=astr / "export.json",
+    return astr_app(
+        tmp_path,
+        api_token,
+        gateway_token,
         executor_codex_bin=str(tmp_path / "no-such-codex"),
         executor_allowed_workdirs=[tmp_path],
     )
-    app = create_app(app_settings)
-    prober = FakeProber(make_result("ok"))
-    guard = MemoryGuard(
-        read_only_below_mb=app_settings.memory_read_only_mb,
-        heavy_job_min_mb=app_settings.memory_heavy_job_min_mb,
-        reader=FakeMemory(4096),
-    )
-    app.dependency_overrides[get_gateway_prober] = lambda: prober
-    app.dependency_overrides[get_memory_guard] = lambda: guard
-    return app
 
 
 @pytest.fixture

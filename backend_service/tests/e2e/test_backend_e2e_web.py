@@ -13,7 +13,6 @@ the test fails with a message saying so: it is never skipped.
 """
 
 import secrets
-import shutil
 import socket
 import threading
 import time
@@ -25,14 +24,9 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from backend_helpers import FakeMemory, FakeProber, make_result
-from clawdeploy_backend.deps import get_gateway_prober, get_memory_guard
-from clawdeploy_backend.main import create_app
-from clawdeploy_backend.services.stability import MemoryGuard
-from clawdeploy_backend.settings import Settings
+from backend_helpers import astr_app
 
 TESTS = Path(__file__).resolve().parents[1]
-FIXTURES = TESTS / "fixtures" / "astr"
 REPO = TESTS.parents[1]
 SCREENSHOTS = REPO / "tests" / "output" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -74,28 +68,8 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     """Serve a fresh app with uvicorn in a background thread; stop it after the test."""
     api_token = secrets.token_urlsafe(32)
     gateway_token = secrets.token_urlsafe(32)
-    astr = tmp_path / "astr"
-    astr.mkdir()
-    shutil.copy(FIXTURES / "cmd_config.json", astr / "cmd_config.json")
-    shutil.copy(FIXTURES / "plugin_export.json", astr / "export.json")
-    settings = Settings(
-        backend_api_token=api_token,
-        openclaw_gateway_token=gateway_token,
-        backend_data_dir=tmp_path / "state",
-        backend_log_dir=tmp_path / "log",
-        astr_cmd_config_path=astr / "cmd_config.json",
-        astr_plugin_export_path=astr / "export.json",
-        executor_enabled=False,  # no codex process, ever
-    )
-    app = create_app(settings)
-    prober = FakeProber(make_result("ok"))
-    guard = MemoryGuard(
-        read_only_below_mb=settings.memory_read_only_mb,
-        heavy_job_min_mb=settings.memory_heavy_job_min_mb,
-        reader=FakeMemory(4096),
-    )
-    app.dependency_overrides[get_gateway_prober] = lambda: prober
-    app.dependency_overrides[get_memory_guard] = lambda: guard
+    # no codex process, ever
+    app = astr_app(tmp_path, api_token, gateway_token, executor_enabled=False)
 
     sock = _free_loopback_socket()
     port = sock.getsockname()[1]
