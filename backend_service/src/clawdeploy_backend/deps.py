@@ -1,10 +1,12 @@
 """FastAPI dependencies that hand routes the objects :func:`~.main.create_app` built.
 
 Everything lives on ``app.state``, so each app (and each test) has its own; tests replace
-any of these with ``app.dependency_overrides``.
+any of these with ``app.dependency_overrides`` (each getter is its own function, so each
+can be overridden alone).
 """
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
@@ -19,65 +21,49 @@ from .services.stability import GatewayMonitor, MemoryGuard
 from .settings import Settings
 from .store import Store
 
-
-def get_settings(request: Request) -> Settings:
-    """Return the app's :class:`~.settings.Settings`."""
-    settings: Settings = request.app.state.settings
-    return settings
+T = TypeVar("T")
 
 
-def get_gateway_prober(request: Request) -> GatewayProber:
-    """Return the app's :class:`~.services.gateway.GatewayProber`."""
-    prober: GatewayProber = request.app.state.gateway_prober
-    return prober
+def state_getter(attr: str, kind: type[T], doc: str) -> Callable[[Request], T]:
+    """Return a dependency ``(request) -> request.app.state.<attr>`` typed as ``kind``.
+
+    ``kind`` only types the result (for ``Annotated[kind, Depends(...)]`` and type
+    checkers); the value is not checked at run time, so a test may put a fake there. The
+    getter is named ``get_<attr>`` and documented with ``doc``. A missing attribute raises
+    :class:`AttributeError` (a 500 ``internal_error``).
+    """
+
+    def getter(request: Request) -> T:
+        value: T = getattr(request.app.state, attr)
+        return value
+
+    getter.__name__ = getter.__qualname__ = f"get_{attr}"
+    getter.__doc__ = doc
+    return getter
 
 
-def get_templates(request: Request) -> Jinja2Templates:
-    """Return the app's Jinja2 templates (``clawdeploy_backend/templates``)."""
-    templates: Jinja2Templates = request.app.state.templates
-    return templates
-
-
-def get_store(request: Request) -> Store:
-    """Return the app's SQLite :class:`~.store.Store`."""
-    store: Store = request.app.state.store
-    return store
-
-
-def get_audit(request: Request) -> AuditLog:
-    """Return the app's :class:`~.audit.AuditLog`."""
-    audit: AuditLog = request.app.state.audit
-    return audit
-
-
-def get_model_sync(request: Request) -> ModelSyncService:
-    """Return the app's :class:`~.services.models.ModelSyncService`."""
-    service: ModelSyncService = request.app.state.model_sync
-    return service
-
-
-def get_gateway_monitor(request: Request) -> GatewayMonitor:
-    """Return the app's probe cache and circuit breaker."""
-    monitor: GatewayMonitor = request.app.state.gateway_monitor
-    return monitor
-
-
-def get_memory_guard(request: Request) -> MemoryGuard:
-    """Return the app's :class:`~.services.stability.MemoryGuard`."""
-    guard: MemoryGuard = request.app.state.memory_guard
-    return guard
-
-
-def get_executor(request: Request) -> ExecutorService:
-    """Return the app's :class:`~.services.executor.ExecutorService`."""
-    executor: ExecutorService = request.app.state.executor
-    return executor
-
-
-def get_metrics(request: Request) -> Metrics:
-    """Return the app's Prometheus :class:`~.metrics.Metrics`."""
-    metrics: Metrics = request.app.state.metrics
-    return metrics
+get_settings = state_getter("settings", Settings, "The app's :class:`~.settings.Settings`.")
+get_gateway_prober = state_getter(
+    "gateway_prober", GatewayProber, "The app's :class:`~.services.gateway.GatewayProber`."
+)
+get_templates = state_getter(
+    "templates", Jinja2Templates, "The app's Jinja2 templates (``clawdeploy_backend/templates``)."
+)
+get_store = state_getter("store", Store, "The app's SQLite :class:`~.store.Store`.")
+get_audit = state_getter("audit", AuditLog, "The app's :class:`~.audit.AuditLog`.")
+get_model_sync = state_getter(
+    "model_sync", ModelSyncService, "The app's :class:`~.services.models.ModelSyncService`."
+)
+get_gateway_monitor = state_getter(
+    "gateway_monitor", GatewayMonitor, "The app's probe cache and circuit breaker."
+)
+get_memory_guard = state_getter(
+    "memory_guard", MemoryGuard, "The app's :class:`~.services.stability.MemoryGuard`."
+)
+get_executor = state_getter(
+    "executor", ExecutorService, "The app's :class:`~.services.executor.ExecutorService`."
+)
+get_metrics = state_getter("metrics", Metrics, "The app's Prometheus :class:`~.metrics.Metrics`.")
 
 
 def require_writable(guard: Annotated[MemoryGuard, Depends(get_memory_guard)]) -> None:
