@@ -11,9 +11,10 @@ from pydantic import ValidationError
 
 from backend_helpers import CheckedClient
 from clawdeploy_backend.audit import AuditLog
+from clawdeploy_backend.executor_schemas import JobFields, JobInfo
 from clawdeploy_backend.main import create_app
 from clawdeploy_backend.services.executor import ExecutorService
-from clawdeploy_backend.services.executor_jobs import JobStore
+from clawdeploy_backend.services.executor_jobs import Job, JobStore
 from clawdeploy_backend.services.executor_policy import ExecutorError, resolve_workdir
 from clawdeploy_backend.services.executor_proc import run_process
 from clawdeploy_backend.services.stability import MemoryGuard
@@ -243,3 +244,22 @@ def test_queued_jobs_are_checked_again_when_they_start(settings, tmp_path):
         "workdir_not_allowed",
         "executor_not_available",
     ]
+
+
+def test_one_field_list_for_the_row_and_the_api(tmp_path):
+    """The table's columns are exactly Job's fields; the API shows all but seq and task."""
+    store = Store(tmp_path / "jobs.db")
+    with store.connect() as conn:
+        columns = {row["name"] for row in conn.execute("PRAGMA table_info(executor_jobs)")}
+    assert columns == set(Job.model_fields)
+    assert set(Job.model_fields) - set(JobFields.model_fields) == {"seq", "task"}
+    assert set(JobInfo.model_fields) - set(JobFields.model_fields) == {"queue_position"}
+
+    job = JobStore(store).add(
+        task="the task text", cwd="/srv", level="L4", danger_mode=True, trace_id="t-1"
+    )
+    assert job.danger_mode is True and job.output_truncated is False  # SQLite 0/1 -> bool
+    public = job.public(2)
+    assert list(public) == list(JobInfo.model_fields)
+    assert "the task text" not in json.dumps(public)
+    assert JobInfo.model_validate(public).queue_position == 2

@@ -100,11 +100,12 @@ class ExecutorsResponse(Envelope):
     executors: list[ExecutorInfo]
 
 
-class JobInfo(BaseModel):
-    """A job as the API shows it: never the task text, only its SHA-256 and length.
+class JobFields(BaseModel):
+    """The columns of ``executor_jobs`` that the API shows: every one but ``seq`` and the
+    task text (:class:`~.services.executor_jobs.Job` adds those two).
 
-    ``state``: queued, running, succeeded, failed, canceled. ``error_code`` when it did
-    not succeed; ``stdout_tail`` / ``stderr_tail`` are the masked ends of its output.
+    The one list of a job's fields: the stored row and :class:`JobInfo` both derive from
+    it, so a new column is added here (and by a new migration in ``store.MIGRATIONS``).
     """
 
     job_id: str
@@ -126,6 +127,15 @@ class JobInfo(BaseModel):
     stderr_tail: str
     output_truncated: bool
     cancel_requested: bool
+
+
+class JobInfo(JobFields):
+    """A job as the API shows it: never the task text, only its SHA-256 and length.
+
+    ``state``: queued, running, succeeded, failed, canceled. ``error_code`` when it did
+    not succeed; ``stdout_tail`` / ``stderr_tail`` are the masked ends of its output.
+    """
+
     queue_position: int | None
 
 

@@ -9,9 +9,11 @@ and only ``task_sha256`` / ``task_chars`` stay.
 
 import hashlib
 import uuid
-from dataclasses import dataclass, fields
 from typing import Any
 
+from pydantic import ConfigDict
+
+from ..executor_schemas import JobFields
 from ..store import Store, utc_now
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = (
@@ -25,36 +27,19 @@ STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED)
 TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELED})
 
 
-@dataclass(frozen=True)
-class Job:
-    """One row of ``executor_jobs``; :meth:`public` is what the API shows."""
+class Job(JobFields):
+    """One row of ``executor_jobs``: the fields of :class:`~..executor_schemas.JobFields`
+    plus ``seq`` (queue order) and ``task``; :meth:`public` is what the API shows."""
+
+    model_config = ConfigDict(frozen=True)
 
     seq: int
-    job_id: str
-    state: str
     task: str
-    task_sha256: str
-    task_chars: int
-    cwd: str
-    level: str
-    danger_mode: bool
-    trace_id: str
-    created_at: str
-    started_at: str | None
-    finished_at: str | None
-    duration_s: float | None
-    exit_code: int | None
-    error_code: str | None
-    error: str | None
-    stdout_tail: str
-    stderr_tail: str
-    output_truncated: bool
-    cancel_requested: bool
 
     def public(self, queue_position: int | None = None) -> dict[str, Any]:
-        """Every field but ``seq`` and the task text, plus ``queue_position`` (1 = next)."""
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        del data["seq"], data["task"]
+        """The :class:`~..executor_schemas.JobFields` of this job (never ``seq`` or the
+        task text), plus ``queue_position`` (1 = next)."""
+        data = {name: getattr(self, name) for name in JobFields.model_fields}
         data["queue_position"] = queue_position
         return data
 
@@ -65,11 +50,8 @@ def task_digest(task: str) -> str:
 
 
 def _job(row: Any) -> Job:
-    data = dict(row)
-    data["danger_mode"] = bool(data["danger_mode"])
-    data["output_truncated"] = bool(data["output_truncated"])
-    data["cancel_requested"] = bool(data["cancel_requested"])
-    return Job(**data)
+    # SQLite's 0/1 become bools by the fields' types (pydantic's lax mode).
+    return Job.model_validate(dict(row))
 
 
 class JobStore:
