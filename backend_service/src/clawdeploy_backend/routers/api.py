@@ -34,7 +34,7 @@ from ..schemas import (
 from ..security import require_api_token
 from ..services.executor import ExecutorService
 from ..services.gateway import GatewayProber
-from ..services.models import ModelSyncService, SyncError, SyncResult
+from ..services.models import ModelSyncService, SyncError
 from ..services.stability import GatewayMonitor, MemoryGuard
 from ..services.status import current_status, executor_status
 from ..services.sync_actions import SYNC_ERROR_STATUS, audited_sync
@@ -60,6 +60,9 @@ _EXPORT_EXAMPLE = {
     ],
     "using_provider": "openai_main",
 }
+
+SyncServiceDep = Annotated[ModelSyncService, Depends(get_model_sync)]
+AuditDep = Annotated[AuditLog, Depends(get_audit)]
 
 router = APIRouter(
     prefix="/api/v1",
@@ -104,9 +107,7 @@ def status(
 
 
 @router.get("/models", response_model=ModelsResponse)
-def list_models(
-    request: Request, service: Annotated[ModelSyncService, Depends(get_model_sync)]
-) -> ModelsResponse:
+def list_models(request: Request, service: SyncServiceDep) -> ModelsResponse:
     """List the stored provider metadata (no keys) and the last sync run."""
     rows = service.store.list_models()
     default = next((r.provider_id for r in rows if r.is_default), None)
@@ -119,21 +120,23 @@ def list_models(
     )
 
 
-def _sync_response(request: Request, service: ModelSyncService, result: SyncResult) -> SyncResponse:
-    stored = {r.provider_id: r for r in service.store.list_models()}
-    return SyncResponse(
-        trace_id=get_trace_id(request),
-        source=result.source,
-        count=len(result.models),
-        default_provider_id=result.default_provider_id,
-        warnings=result.warnings,
-        models=[ModelInfo(**stored[m["provider_id"]].as_dict()) for m in result.models],
-    )
+_SYNC_ROUTE: dict[str, Any] = {
+    "response_model": SyncResponse,
+    "responses": _SYNC_ERRORS,
+    "dependencies": [Depends(require_writable)],
+}
 
 
-def _run(
+def _sync(
     request: Request, service: ModelSyncService, audit: AuditLog, action: str, body: Any = None
 ) -> SyncResponse:
+    """Run ``action`` (``"pull"`` / ``"import"`` with ``body``) as the API: audited as actor
+    ``api`` (:func:`~..services.sync_actions.audited_sync`), answered as a
+    :class:`SyncResponse` with the stored rows of the synced models.
+
+    Raises :class:`~..envelope.ApiError` with the :class:`SyncError`'s code, its status
+    from ``SYNC_ERROR_STATUS`` (422 when unlisted) and ``attempts``.
+    """
     try:
         result = audited_sync(
             service, audit, action=action, trace_id=get_trace_id(request), actor="api", body=body
@@ -145,19 +148,22 @@ def _run(
             exc.error,
             extra={"attempts": exc.attempts},
         ) from None
-    return _sync_response(request, service, result)
+    stored = {r.provider_id: r for r in service.store.list_models()}
+    return SyncResponse(
+        trace_id=get_trace_id(request),
+        source=result.source,
+        count=len(result.models),
+        default_provider_id=result.default_provider_id,
+        warnings=result.warnings,
+        models=[ModelInfo(**stored[m["provider_id"]].as_dict()) for m in result.models],
+    )
 
 
-@router.post(
-    "/models/import-astr",
-    response_model=SyncResponse,
-    responses=_SYNC_ERRORS,
-    dependencies=[Depends(require_writable)],
-)
+@router.post("/models/import-astr", **_SYNC_ROUTE)
 def import_astr(
     request: Request,
-    service: Annotated[ModelSyncService, Depends(get_model_sync)],
-    audit: Annotated[AuditLog, Depends(get_audit)],
+    service: SyncServiceDep,
+    audit: AuditDep,
     export: Annotated[dict[str, Any], Body(examples=[_EXPORT_EXAMPLE])],
 ) -> SyncResponse:
     """Replace the stored models by the plugin's export JSON given as the body.
@@ -165,24 +171,15 @@ def import_astr(
     Errors: 422 ``plugin_export_parse_failed`` (no ``providers`` list),
     ``astr_provider_empty``; 503 ``read_only_mode``. Keys in the body are ignored.
     """
-    return _run(request, service, audit, "import", export)
+    return _sync(request, service, audit, "import", export)
 
 
-@router.post(
-    "/models/pull-astr",
-    response_model=SyncResponse,
-    responses=_SYNC_ERRORS,
-    dependencies=[Depends(require_writable)],
-)
-def pull_astr(
-    request: Request,
-    service: Annotated[ModelSyncService, Depends(get_model_sync)],
-    audit: Annotated[AuditLog, Depends(get_audit)],
-) -> SyncResponse:
+@router.post("/models/pull-astr", **_SYNC_ROUTE)
+def pull_astr(request: Request, service: SyncServiceDep, audit: AuditDep) -> SyncResponse:
     """Pull from AstrBot's files in the order of ``ASTR_PULL_SOURCE_MODE``.
 
     Errors: 404 ``astr_config_not_found`` / ``plugin_export_not_found``; 422
     ``astr_config_parse_failed``, ``plugin_export_parse_failed``, ``astr_provider_empty``,
     ``pull_all_sources_failed`` (with ``attempts``); 503 ``read_only_mode``.
     """
-    return _run(request, service, audit, "pull")
+    return _sync(request, service, audit, "pull")
