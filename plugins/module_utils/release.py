@@ -52,7 +52,9 @@ FIELDS = (
     "status",
     "note",
 )
-VERSION_RE = re.compile(r"(?P<year>[0-9]{4})\.(?P<month>[1-9][0-9]?)\.(?P<day>[1-9][0-9]?)\Z")
+VERSION_RE = re.compile(
+    r"(?P<year>[0-9]{4})\.(?P<month>[1-9][0-9]?)\.(?P<day>[1-9][0-9]?)(?:-[0-9A-Za-z.]+)?\Z"
+)
 SHA256_RE = re.compile(r"[0-9a-f]{64}\Z")
 INSTANCE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
@@ -68,13 +70,17 @@ class ReleaseError(Exception):
 
 
 def validate_version(version: str) -> None:
-    """Raise ReleaseError unless ``version`` is an OpenClaw date version YYYY.M.D."""
+    """Raise ReleaseError unless ``version`` is an OpenClaw date version YYYY.M.D.
+
+    A pre-release or local suffix (``-beta.1``, ``-broken``) is allowed, as in npm.
+    """
     match = VERSION_RE.match(version or "") if isinstance(version, str) else None
     if match and 1 <= int(match.group("month")) <= 12 and 1 <= int(match.group("day")) <= 31:
         return
     raise ReleaseError(
         "version %r is not an OpenClaw version of the form YYYY.M.D without leading zeros "
-        "(for example 2026.9.6); set openclaw_version to a version published on npm" % (version,)
+        "and an optional -suffix (for example 2026.9.6); set openclaw_version to a version "
+        "published on npm" % (version,)
     )
 
 

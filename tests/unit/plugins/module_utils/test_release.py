@@ -157,13 +157,16 @@ def test_load_other_instance_is_refused(tmp_path):
 # --- validation ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("version", ["2026.9.6", "2026.12.31", "2026.2.26"])
+@pytest.mark.parametrize(
+    "version", ["2026.9.6", "2026.12.31", "2026.2.26", "2026.9.6-beta.1", "2026.9.6-broken"]
+)
 def test_valid_versions(version):
     rel.validate_version(version)
 
 
 @pytest.mark.parametrize(
-    "version", ["latest", "2026.09.6", "2026.9", "v2026.9.6", "2026.13.1", "2026.9.6-beta", ""]
+    "version",
+    ["latest", "2026.09.6", "2026.9", "v2026.9.6", "2026.13.1", "2026.9.6-", "2026.9.6 x", ""],
 )
 def test_invalid_versions(version):
     with pytest.raises(rel.ReleaseError, match="YYYY.M.D"):
