@@ -40,3 +40,6 @@ molecule test -s default 2>&1 | tee "$CLAWDEPLOY_MOLECULE_LOG"
 
 step "molecule image_build"
 molecule test -s image_build 2>&1 | tee "$repo/.cache/logs/molecule-image_build.log"
+
+step "molecule lifecycle"
+molecule test -s lifecycle 2>&1 | tee "$repo/.cache/logs/molecule-lifecycle.log"

@@ -6,7 +6,16 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-_COLUMNS = ("COMPONENT", "INSTANCE", "VERSION", "PORT", "STATE", "DIAGNOSIS", "LATENCY")
+_COLUMNS = (
+    "COMPONENT",
+    "INSTANCE",
+    "VERSION",
+    "PORT",
+    "STATE",
+    "DIAGNOSIS",
+    "LATENCY",
+    "ROLLBACK TO",
+)
 
 
 def _ok(value: Any) -> bool:
@@ -19,7 +28,9 @@ def status_table(
     """Format status rows as an aligned table followed by URLs and fixes.
 
     ``gateway_rows``: dicts with ``instance, version, port, container, diagnosis, ok,
-    latency_ms, detail, fix, url`` (see roles/gateway/tasks/status.yml). ``backend``: one
+    latency_ms, detail, fix, url`` and optionally ``previous`` (the release rollback.yml
+    would go back to, e.g. ``2026.8.2 (20261123T184900Z-2026.8.2)``; see
+    roles/gateway/tasks/status.yml). ``backend``: one
     dict with ``version, port, unit, diagnosis, ok, latency_ms, detail, fix, url`` or None.
     Returns a multi-line string; rows that are not ok get their detail and fix below.
     """
@@ -32,6 +43,7 @@ def status_table(
             r.get("container", "-"),
             r.get("diagnosis", "?"),
             "%s ms" % r.get("latency_ms", 0),
+            r.get("previous") or "-",
         )
         for r in gateway_rows or []
     ]
@@ -45,6 +57,7 @@ def status_table(
                 backend.get("unit", "-"),
                 backend.get("diagnosis", "?"),
                 "%s ms" % backend.get("latency_ms", 0),
+                "-",
             )
         )
     widths = [max(len(str(c)) for c in col) for col in zip(_COLUMNS, *rows)]

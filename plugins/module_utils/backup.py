@@ -68,6 +68,7 @@ from ansible_collections.clawdeploy.openclaw.plugins.module_utils import dotenv
 FORMAT = "clawdeploy-backup/1"
 MANIFEST_NAME = "manifest.json"
 PREFIX = "instance"
+GZIP_LEVEL = 6
 ARCHIVE_MODE = 0o600
 DEST_DIR_MODE = 0o700
 SET_ASIDE_MODE = 0o700
@@ -547,7 +548,11 @@ def write_archive(path: str, src: str, manifest: Manifest, mtime: float) -> Tupl
     try:
         with os.fdopen(fd, "wb") as raw:
             os.fchmod(raw.fileno(), ARCHIVE_MODE)
-            gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=int(mtime))
+            # Level 6 (gzip's own default): the archive is written while the gateway is
+            # stopped, and level 9 costs about twice the time for ~1 % less size.
+            gz = gzip.GzipFile(
+                filename="", mode="wb", fileobj=raw, mtime=int(mtime), compresslevel=GZIP_LEVEL
+            )
             with gz, tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
                 data = _manifest_bytes(manifest)
                 info = tarfile.TarInfo(MANIFEST_NAME)

@@ -41,6 +41,8 @@ def test_table_lists_every_component_aligned_with_urls():
         "STATE",
         "DIAGNOSIS",
         "LATENCY",
+        "ROLLBACK",
+        "TO",
     ]
     assert gateway.split()[:6] == ["gateway", "main", "2026.9.6", "18789", "running/healthy", "ok"]
     assert backend.split()[:6] == ["backend", "-", "0.1.0", "18889", "active", "ok"]
@@ -62,3 +64,12 @@ def test_rows_not_ok_get_their_fix():
     text = status_table([OK_ROW, bad], None)
     assert "gateway alice: auth_failed (HTTP 401). Fix: Use the same token." in text
     assert "backend" not in text
+
+
+def test_rollback_target_is_shown_per_instance():
+    upgraded = {**OK_ROW, "previous": "2026.8.2 (20261123T184900Z-2026.8.2)"}
+    lines = status_table([upgraded, {**OK_ROW, "instance": "bob"}], BACKEND).splitlines()
+    header, main, bob, backend = lines[:4]
+    assert main[header.index("ROLLBACK TO") :] == "2026.8.2 (20261123T184900Z-2026.8.2)"
+    assert bob[header.index("ROLLBACK TO") :] == "-"
+    assert backend.endswith(" -")
