@@ -6,7 +6,8 @@
 #   (b) our rollback       playbooks/rollback.yml  B -> A (state restored from the backup)
 #   (c) the seed's method  a stock Node image running `npm install -g openclaw@<v> &&
 #                          openclaw gateway run` at container start, recreated A -> B
-#   (d) the gateway's plain cold start (stopped container -> first ok), median of 3
+#   (d) the gateway's plain cold start (stopped container -> first ok), median of 3, of
+#       both versions (B right after the upgrade, A after the rollback)
 # and the ratios against (d) and (c). Versions: CLAWDEPLOY_LIFECYCLE_FROM/_TO
 # (default 2026.8.2 -> 2026.9.6). Needs the npm registry for (c). About 8 minutes.
 set -euo pipefail
@@ -33,7 +34,7 @@ molecule create -s lifecycle >/dev/null 2>&1
 molecule prepare -s lifecycle >/dev/null 2>&1
 molecule converge -s lifecycle >/dev/null 2>&1
 [ -f "$inventory" ] || inventory=$(find "$HOME/.ansible/tmp" -path '*lifecycle*/inventory/ansible_inventory.yml' | head -n 1)
-in_host sh -c 'cat > /tmp/sampler.py' < "$here/downtime_sampler.py"
+docker exec -i "$HOST" sh -c 'cat > /tmp/sampler.py' < "$here/downtime_sampler.py"
 
 # sample PORT COMMAND...: run COMMAND while sampling http://127.0.0.1:PORT/health;
 # prints the longest outage in seconds.
@@ -46,26 +47,32 @@ sample() {
   "$@" >/tmp/clawdeploy-bench-step.log 2>&1 || { cat /tmp/clawdeploy-bench-step.log >&2; die "step failed: $*"; }
   sleep 2
   in_host touch /tmp/sampler.stop
-  until in_host test -s /tmp/sampler.json; do sleep 0.2; done
+  for _try in $(seq 1 100); do in_host test -s /tmp/sampler.json && break; sleep 0.2; done
+  in_host test -s /tmp/sampler.json || die "the downtime sampler on $HOST wrote no result"
   in_host python3 -c 'import json; print("%.1f" % json.load(open("/tmp/sampler.json"))["max"])'
 }
 
 log "(a) upgrade $A -> $B"
 up_s=$(sample 18789 ansible-playbook -i "$inventory" playbooks/upgrade.yml -e "openclaw_version=$B")
+# cold_start: median of 3 of the running instance's stopped container -> first ok /health.
+cold_start() {
+  # shellcheck disable=SC2016  # the script runs inside the test host, expanded there
+  in_host bash -c '
+    cd /opt/openclaw-assistant/instances/main
+    for i in 1 2 3; do
+      docker compose -f openclaw_sidecar.compose.yml stop >/dev/null 2>&1
+      start=$(date +%s.%N)
+      docker compose -f openclaw_sidecar.compose.yml up -d >/dev/null 2>&1
+      until curl -fsS -o /dev/null -m 1 http://127.0.0.1:18789/health 2>/dev/null; do sleep 0.1; done
+      awk -v a="$start" -v b="$(date +%s.%N)" "BEGIN { printf \"%.1f\n\", b - a }"
+    done | sort -n | sed -n 2p'
+}
+log "(d) cold start of $B (3 runs)"
+cold_b=$(cold_start)
 log "(b) rollback $B -> $A"
 down_s=$(sample 18789 ansible-playbook -i "$inventory" playbooks/rollback.yml)
-
-log "(d) cold start of the gateway (3 runs)"
-# shellcheck disable=SC2016  # the script runs inside the test host, expanded there
-cold_s=$(in_host bash -c '
-  cd /opt/openclaw-assistant/instances/main
-  for i in 1 2 3; do
-    docker compose -f openclaw_sidecar.compose.yml stop >/dev/null 2>&1
-    start=$(date +%s.%N)
-    docker compose -f openclaw_sidecar.compose.yml up -d >/dev/null 2>&1
-    until curl -fsS -o /dev/null -m 1 http://127.0.0.1:18789/health; do sleep 0.1; done
-    awk -v a="$start" -v b="$(date +%s.%N)" "BEGIN { printf \"%.1f\n\", b - a }"
-  done | sort -n | sed -n 2p')
+log "(d) cold start of $A (3 runs)"
+cold_a=$(cold_start)
 
 log "(c) the seed's method: npm install at container start, $A -> $B (needs the npm registry)"
 node_image="local/clawdeploy-node:${NODE_VERSION}"
@@ -86,18 +93,19 @@ seed_run() {
 }
 seed_run "$A"
 # shellcheck disable=SC2016  # runs inside the test host
-in_host sh -c 'for i in $(seq 1 600); do curl -fsS -o /dev/null -m 1 http://127.0.0.1:18799/health && exit 0; sleep 0.5; done; exit 1' \
+in_host sh -c 'for i in $(seq 1 600); do curl -fsS -o /dev/null -m 1 http://127.0.0.1:18799/health 2>/dev/null && exit 0; sleep 0.5; done; exit 1' \
   || die "the seed-style gateway $A did not come up (docker logs seed-gateway on $HOST)"
 seed_s=$(sample 18799 bash -c "$(declare -f seed_run in_host); HOST=$HOST registry=$registry node_image=$node_image seed_run $B
-  docker exec $HOST sh -c 'until curl -fsS -o /dev/null -m 1 http://127.0.0.1:18799/health; do sleep 0.1; done'")
+  docker exec $HOST sh -c 'until curl -fsS -o /dev/null -m 1 http://127.0.0.1:18799/health 2>/dev/null; do sleep 0.1; done'")
 in_host docker rm -f seed-gateway >/dev/null
 
 printf '%-58s %8s\n' "gateway downtime (last ok -> first ok /health, 100 ms)" "seconds"
 printf '%-58s %8s\n' "(a) upgrade.yml $A -> $B" "$up_s"
 printf '%-58s %8s\n' "(b) rollback.yml $B -> $A" "$down_s"
 printf '%-58s %8s\n' "(c) seed method: npm install at start, $A -> $B" "$seed_s"
-printf '%-58s %8s\n' "(d) plain cold start of the gateway (median of 3)" "$cold_s"
-printf '%-58s %8s\n' "upgrade / cold start (goal <= 1.2)" "$(ratio "$up_s" "$cold_s")"
-printf '%-58s %8s\n' "rollback / cold start (goal <= 1.2)" "$(ratio "$down_s" "$cold_s")"
+printf '%-58s %8s\n' "(d) plain cold start of $B (stopped -> first ok, median of 3)" "$cold_b"
+printf '%-58s %8s\n' "(d) plain cold start of $A (stopped -> first ok, median of 3)" "$cold_a"
+printf '%-58s %8s\n' "upgrade / cold start of $B (goal <= 1.2)" "$(ratio "$up_s" "$cold_b")"
+printf '%-58s %8s\n' "rollback / cold start of $A (goal <= 1.2)" "$(ratio "$down_s" "$cold_a")"
 printf '%-58s %8s\n' "seed method / upgrade (goal >= 3)" "$(ratio "$seed_s" "$up_s")"
 printf '%-58s %8s\n' "seed method / rollback (goal >= 3)" "$(ratio "$seed_s" "$down_s")"
