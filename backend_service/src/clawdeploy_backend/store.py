@@ -20,10 +20,11 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from .schemas import ModelInfo
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -85,24 +86,6 @@ MODEL_FIELDS = ("provider_id", "model", "provider_type", "base_url", "enabled", 
 
 class StoreError(RuntimeError):
     """The database cannot be opened or migrated; the message says what to fix."""
-
-
-@dataclass(frozen=True)
-class ModelRow:
-    """One stored provider: metadata only, never a key."""
-
-    provider_id: str
-    model: str
-    provider_type: str
-    base_url: str
-    enabled: bool
-    is_default: bool
-    source: str
-    updated_at: str
-
-    def as_dict(self) -> dict[str, Any]:
-        """``{"provider_id", "model", "provider_type", "base_url", "enabled", ...}``."""
-        return dict(self.__dict__)
 
 
 def utc_now() -> str:
@@ -241,25 +224,14 @@ class Store:
             )
         return len(rows)
 
-    def list_models(self) -> list[ModelRow]:
-        """Every stored model, the default first, then by provider_id."""
+    def list_models(self) -> list[ModelInfo]:
+        """Every stored model (metadata only), the default first, then by provider_id."""
         with self.connect() as conn:
             rows = conn.execute(
                 "SELECT * FROM models ORDER BY is_default DESC, provider_id"
             ).fetchall()
-        return [
-            ModelRow(
-                provider_id=r["provider_id"],
-                model=r["model"],
-                provider_type=r["provider_type"],
-                base_url=r["base_url"],
-                enabled=bool(r["enabled"]),
-                is_default=bool(r["is_default"]),
-                source=r["source"],
-                updated_at=r["updated_at"],
-            )
-            for r in rows
-        ]
+        # SQLite's 0/1 become bools through ModelInfo's field types.
+        return [ModelInfo(**dict(r)) for r in rows]
 
     def record_sync(
         self,

@@ -24,7 +24,6 @@ from ..envelope import ApiError, get_trace_id
 from ..schemas import (
     ErrorEnvelope,
     GatewayProbeResult,
-    ModelInfo,
     ModelsResponse,
     ServiceInfo,
     StatusResponse,
@@ -115,7 +114,7 @@ def list_models(request: Request, service: SyncServiceDep) -> ModelsResponse:
         trace_id=get_trace_id(request),
         count=len(rows),
         default_provider_id=default,
-        models=[ModelInfo(**r.as_dict()) for r in rows],
+        models=rows,
         last_sync=service.store.last_sync(),
     )
 
@@ -155,7 +154,7 @@ def _sync(
         count=len(result.models),
         default_provider_id=result.default_provider_id,
         warnings=result.warnings,
-        models=[ModelInfo(**stored[m["provider_id"]].as_dict()) for m in result.models],
+        models=[stored[m["provider_id"]] for m in result.models],
     )
 
 
