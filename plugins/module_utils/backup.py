@@ -63,7 +63,7 @@ import tempfile
 import zlib
 from typing import Any, BinaryIO, Dict, Iterable, List, Optional, Set, Tuple
 
-from ansible_collections.clawdeploy.openclaw.plugins.module_utils import dotenv
+from ansible_collections.clawdeploy.openclaw.plugins.module_utils import dotenv, fileops
 
 FORMAT = "clawdeploy-backup/1"
 MANIFEST_NAME = "manifest.json"
@@ -521,19 +521,6 @@ def _add_entry(tar: tarfile.TarFile, src: str, entry: Entry) -> None:
             raise _changed_error(full)
 
 
-def _fsync_dir(directory: str) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def write_archive(path: str, src: str, manifest: Manifest, mtime: float) -> Tuple[str, int]:
     """Write the archive of ``src`` described by ``manifest`` to ``path``, atomically.
 
@@ -572,7 +559,7 @@ def write_archive(path: str, src: str, manifest: Manifest, mtime: float) -> Tupl
     finally:
         if os.path.exists(tmp_path):
             os.unlink(tmp_path)
-    _fsync_dir(directory)
+    fileops.fsync_dir(directory)
     return file_sha256(path)
 
 

@@ -38,6 +38,8 @@ import re
 import tempfile
 from typing import Any, Dict, List, Optional, Tuple
 
+from ansible_collections.clawdeploy.openclaw.plugins.module_utils import fileops
+
 SCHEMA = 1
 FILE_MODE = 0o600
 STATUSES = ("active", "superseded", "failed", "rolled_back")
@@ -222,16 +224,7 @@ def write(path: str, history: History) -> None:
     finally:
         if os.path.exists(tmp_path):
             os.unlink(tmp_path)
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    fileops.fsync_dir(directory)
 
 
 # --- queries ----------------------------------------------------------------------------
