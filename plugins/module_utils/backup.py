@@ -1230,6 +1230,64 @@ def set_aside_path(set_aside_dir: str, now: datetime.datetime) -> str:
     return candidate
 
 
+def stage(
+    path: str,
+    dest: str,
+    staging: str,
+    instance: str,
+    check_mode: bool = False,
+) -> Dict[str, Any]:
+    """Verify the archive ``path`` and extract it into ``staging``, unless ``dest`` matches it.
+
+    The fast half of a restore, done while the gateway still runs: the switch
+    (``module_utils/switch.py``) later renames the staged top-level entries into the
+    instance directory ``dest``. ``staging`` must be absent (a leftover one is an error:
+    it may hold what an interrupted run staged); it is created with mode 0700, its parent
+    (created 0750 when missing, like ``dest``) must be on the file system of ``dest``.
+    When ``dest`` already holds exactly the archived entries (:func:`differences` is
+    empty) nothing is extracted.
+
+    Returns the :func:`verify` result plus ``changed``, ``staged`` (``staging``, or None
+    when nothing was staged), ``restored`` (entries written, or that would be in check
+    mode) and ``differences``. Raises BackupError (ArchiveMismatch before anything is
+    written).
+    """
+    validate_instance(instance)
+    result = verified(path, instance)
+    manifest = result["manifest"]
+    as_root = is_root()
+    if os.path.lexists(dest) and not os.path.isdir(dest):
+        raise BackupError("dest %s exists but is not a directory" % dest)
+    diffs = differences(dest, manifest["entries"], as_root)
+    result.update(changed=bool(diffs), staged=None, restored=0, differences=diffs)
+    if not diffs:
+        return result
+    if os.path.lexists(staging):
+        raise BackupError(
+            "the staging directory %s already exists (left by an interrupted run?); look at "
+            "it, move it away, then run again" % staging
+        )
+    result.update(staged=staging, restored=len(manifest["entries"]))
+    if check_mode:
+        return result
+    try:
+        parent = os.path.dirname(os.path.abspath(staging))
+        for directory in (dest, parent):
+            if not os.path.isdir(directory):
+                os.makedirs(directory, RESTORE_DIR_MODE)
+                os.chmod(directory, RESTORE_DIR_MODE)
+        os.mkdir(staging, SET_ASIDE_MODE)
+        os.chmod(staging, SET_ASIDE_MODE)
+    except OSError as exc:
+        raise BackupError("cannot create the staging directory %s: %s" % (staging, exc)) from exc
+    try:
+        result["restored"] = extract(path, staging, manifest, as_root)
+    except _RESTORE_ERRORS as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise BackupError("staging %s into %s failed: %s" % (path, staging, exc)) from exc
+    return result
+
+
 def restore(
     path: str,
     dest: str,

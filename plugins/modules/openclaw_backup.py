@@ -47,6 +47,13 @@ description:
     never deleted, and the archive is extracted into O(dest) with modes, owners and
     modification times preserved. Top-level names the archive does not hold (for example
     an excluded C(staging)) are left alone.
+  - O(state=stage) is the half of a restore that can be done while the gateway still runs:
+    it verifies the archive, and unless O(dest) already matches it, extracts it (modes,
+    owners and times preserved) into the new directory O(staging) (mode C(0700)) on the
+    file system of O(dest), for example C(<dest>/staging/next). The module
+    M(clawdeploy.openclaw.openclaw_switch) then renames the staged entries into O(dest)
+    while the gateway is stopped, which takes milliseconds instead of the extraction's
+    seconds.
 options:
   state:
     description:
@@ -54,8 +61,10 @@ options:
       - V(verify) checks the archive O(path) against its manifest (needs O(path)).
       - V(restore) restores the archive O(path) into O(dest) (needs O(path), O(dest) and
         O(set_aside_dir)).
+      - V(stage) extracts the archive O(path) into O(staging) when O(dest) differs from it
+        (needs O(path), O(dest) and O(staging)).
     type: str
-    choices: [create, verify, restore]
+    choices: [create, verify, restore, stage]
     default: create
   instance:
     description:
@@ -101,13 +110,21 @@ options:
     type: str
   path:
     description:
-      - With O(state=verify) and O(state=restore), the archive, for example
+      - With O(state=verify), O(state=restore) and O(state=stage), the archive, for example
         C(/opt/openclaw-assistant/backups/main-20261123T175800Z.tar.gz).
     type: path
   dest:
     description:
       - With O(state=restore), the instance directory to restore into. Created with mode
         C(0750) when missing.
+      - With O(state=stage), the instance directory the staged entries are meant for; it is
+        compared with the archive, and created (C(0750)) when missing.
+    type: path
+  staging:
+    description:
+      - With O(state=stage), the directory to extract into. It must not exist (a leftover
+        one is an error, as it may hold what an interrupted run staged) and its parent must
+        be on the file system of O(dest); the parent is created (C(0750)) when missing.
     type: path
   set_aside_dir:
     description:
@@ -128,8 +145,8 @@ attributes:
       - O(state=create) writes and removes nothing; RV(path) is the name that would be
         used, RV(pruned) what would be removed; RV(sha256) and RV(bytes) are V(null) and
         no checksums are computed.
-      - O(state=restore) verifies the archive and compares O(dest) with it, but moves and
-        extracts nothing.
+      - O(state=restore) and O(state=stage) verify the archive and compare O(dest) with it,
+        but move and extract nothing.
   diff_mode:
     description: >-
       Returns details on what has changed (or would change in check mode) when run in diff
@@ -137,9 +154,9 @@ attributes:
     support: full
     details:
       - O(state=create) lists the archives of the instance in O(dest_dir) before and after.
-      - O(state=restore) lists, one line per path, type, mode, owner, size and a sha256
-        prefix of each entry of O(dest) that would change, before and after. File contents
-        are never shown.
+      - O(state=restore) and O(state=stage) list, one line per path, type, mode, owner, size
+        and a sha256 prefix of each entry of O(dest) that would change, before and after.
+        File contents are never shown.
   idempotent:
     description: >-
       Running the module twice with the same arguments reports no change the second
@@ -147,8 +164,8 @@ attributes:
     support: partial
     details:
       - O(state=create) writes a new archive on every run.
-      - O(state=verify) never changes anything; O(state=restore) changes nothing when O(dest)
-        already matches the archive.
+      - O(state=verify) never changes anything; O(state=restore) and O(state=stage) change
+        nothing when O(dest) already matches the archive.
 notes:
   - Runs on the target; needs Python 3.8 or later there and only the standard library.
   - Run it as root (C(become=true)). Owners are restored and compared only when it runs
@@ -179,6 +196,15 @@ EXAMPLES = r"""
     state: verify
     instance: main
     path: "{{ gateway_backup.path }}"
+
+- name: Stage it while the gateway runs (openclaw_switch puts it live)
+  clawdeploy.openclaw.openclaw_backup:
+    state: stage
+    instance: main
+    path: /opt/openclaw-assistant/backups/main-20261123T175800Z.tar.gz
+    dest: /opt/openclaw-assistant/instances/main
+    staging: /opt/openclaw-assistant/instances/main/staging/next
+  register: gateway_staged
 
 - name: Restore it (the gateway is stopped)
   clawdeploy.openclaw.openclaw_backup:
@@ -256,7 +282,7 @@ skipped:
   sample: [{path: data/openclaw_home/gateway.sock, reason: socket}]
 ok:
   description: Whether the archive matches its manifest (always V(true) when the task succeeds).
-  returned: when O(state=verify) or O(state=restore)
+  returned: when O(state=verify), O(state=restore) or O(state=stage)
   type: bool
   sample: true
 mismatches:
@@ -265,7 +291,7 @@ mismatches:
       example V(sha256 differs), V(missing from archive), V(not in manifest),
       V(symbolic link pointing outside the instance directory)).
     - Also returned with the failure of a mismatching archive.
-  returned: when O(state=verify) or O(state=restore)
+  returned: when O(state=verify), O(state=restore) or O(state=stage)
   type: list
   elements: dict
   sample: []
@@ -277,11 +303,17 @@ set_aside:
   type: str
   sample: /opt/openclaw-assistant/set-aside/main/20261123T181500Z
 restored:
-  description: Number of entries written into O(dest) (in check mode, that would be); V(0)
-    when O(dest) already matched.
-  returned: when O(state=restore)
+  description: Number of entries written into O(dest) (O(state=stage), into O(staging)); in
+    check mode, that would be; V(0) when O(dest) already matched.
+  returned: when O(state=restore) or O(state=stage)
   type: int
   sample: 57
+staged:
+  description: O(staging) when the archive was extracted there (in check mode, would be), or
+    V(null) when O(dest) already matched it.
+  returned: when O(state=stage)
+  type: str
+  sample: /opt/openclaw-assistant/instances/main/staging/next
 """
 
 from typing import Any, Dict
@@ -345,13 +377,24 @@ def _verify(module: AnsibleModule) -> Dict[str, Any]:
 
 def _restore(module: AnsibleModule) -> Dict[str, Any]:
     params = module.params
-    done = bk.restore(
-        path=params["path"],
-        dest=params["dest"],
-        set_aside_dir=params["set_aside_dir"],
-        instance=params["instance"],
-        check_mode=module.check_mode,
-    )
+    if params["state"] == "stage":
+        done = bk.stage(
+            path=params["path"],
+            dest=params["dest"],
+            staging=params["staging"],
+            instance=params["instance"],
+            check_mode=module.check_mode,
+        )
+        extra = dict(staged=done["staged"])
+    else:
+        done = bk.restore(
+            path=params["path"],
+            dest=params["dest"],
+            set_aside_dir=params["set_aside_dir"],
+            instance=params["instance"],
+            check_mode=module.check_mode,
+        )
+        extra = dict(set_aside=done["set_aside"])
     result = dict(
         changed=done["changed"],
         path=params["path"],
@@ -360,8 +403,8 @@ def _restore(module: AnsibleModule) -> Dict[str, Any]:
         manifest=bk.summary(done["manifest"]),
         files=done["files"],
         bytes=done["bytes"],
-        set_aside=done["set_aside"],
         restored=done["restored"],
+        **extra,
     )
     if module._diff:
         diffs = done["differences"]
@@ -378,7 +421,9 @@ def main() -> None:
     """Module entry point."""
     module = AnsibleModule(
         argument_spec=dict(
-            state=dict(type="str", default="create", choices=["create", "verify", "restore"]),
+            state=dict(
+                type="str", default="create", choices=["create", "verify", "restore", "stage"]
+            ),
             instance=dict(type="str", required=True),
             src=dict(type="path"),
             dest_dir=dict(type="path"),
@@ -388,11 +433,13 @@ def main() -> None:
             path=dict(type="path"),
             dest=dict(type="path"),
             set_aside_dir=dict(type="path"),
+            staging=dict(type="path"),
         ),
         required_if=[
             ("state", "create", ("src", "dest_dir")),
             ("state", "verify", ("path",)),
             ("state", "restore", ("path", "dest", "set_aside_dir")),
+            ("state", "stage", ("path", "dest", "staging")),
         ],
         supports_check_mode=True,
     )
