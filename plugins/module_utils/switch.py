@@ -138,10 +138,10 @@ def plan(
     return dict(put_live=put_live, move_aside=move_aside, copy=copy)
 
 
-def _rename(source: str, target: str) -> None:
-    if os.path.lexists(target):
-        raise OSError("%s already exists" % target)
-    os.rename(source, target)
+def _rename(old: str, new: str) -> None:
+    if os.path.lexists(new):
+        raise OSError("%s already exists" % new)
+    os.rename(old, new)
 
 
 def _remove(path: str) -> None:
@@ -173,7 +173,7 @@ def _undo(
     for action, source, target in reversed(journal):
         try:
             if action == "move":
-                _rename(target, source)
+                _rename(old=target, new=source)
             elif os.path.lexists(target):
                 _remove(target)
         except OSError as exc:

@@ -47,8 +47,8 @@ description:
     never deleted, and the archive is extracted into O(dest) with modes, owners and
     modification times preserved. Top-level names the archive does not hold (for example
     an excluded C(staging)) are left alone.
-  - O(state=stage) is the half of a restore that can be done while the gateway still runs:
-    it verifies the archive, and unless O(dest) already matches it, extracts it (modes,
+  - O(state=stage) is the half of a restore that can be done while the gateway still runs.
+    It verifies the archive, and unless O(dest) already matches it, extracts it (modes,
     owners and times preserved) into the new directory O(staging) (mode C(0700)) on the
     file system of O(dest), for example C(<dest>/staging/next). The module
     M(clawdeploy.openclaw.openclaw_switch) then renames the staged entries into O(dest)

@@ -29,11 +29,11 @@ description:
     When the start fails, the instance is left switched and O(aside) holds what was
     replaced, so the caller can switch back (with O(staged=<aside>)).
   - Typical uses are an upgrade (stage the new C(.env) and C(config), O(snapshot=true),
-    O(backup_dir): the pre-upgrade archive is made from the quiesced snapshot after the new
+    O(backup_dir), so the pre-upgrade archive is made from the quiesced snapshot after the new
     release started), a rollback or restore (stage an archive with
-    M(clawdeploy.openclaw.openclaw_backup) O(state=stage) while the gateway serves, then
+    M(clawdeploy.openclaw.openclaw_backup) C(state=stage) while the gateway serves, then
     switch), and a backup (no O(staged), O(snapshot=true), O(backup_dir),
-    O(remove_aside=true): the gateway is down for the copy only).
+    O(remove_aside=true), so the gateway is down for the copy only).
 options:
   instance:
     description: Name of the gateway instance, for example V(main) (archive name, messages).

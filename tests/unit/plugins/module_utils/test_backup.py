@@ -693,3 +693,68 @@ def test_restore_owner_by_name_else_by_number(archive, tmp_path):
     os.chown(dest / ".env", 4242, -1)
     again = bk.restore(archive, str(dest), str(tmp_path / "aside"), "main", check_mode=True)
     assert [d[0] for d in again["differences"]] == [".env"]
+
+
+# --- stage (the half of a restore done while the gateway serves) -------------------------
+
+
+def test_stage_extracts_into_staging_and_leaves_dest_alone(src, archive):
+    (src / ".env").write_text("OPENCLAW_GATEWAY_TOKEN=new\n")
+    live = snapshot(src)
+    staging = src / "staging" / "next"
+    result = bk.stage(archive, str(src), str(staging), "main")
+    assert result["changed"] and result["staged"] == str(staging)
+    assert result["restored"] == 11
+    assert [d[0] for d in result["differences"]] == [".env"]
+    assert snapshot(src)[".env"] == live[".env"]  # the live instance is untouched
+    assert mode_of(staging) == 0o700
+    assert sorted(os.listdir(staging)) == [".env", "config", "data", "openclaw_sidecar.compose.yml"]
+    assert "TOKEN=%s" % TOKEN in (staging / ".env").read_text()
+    assert mode_of(staging / ".env") == 0o600
+    assert bk.differences(str(staging), result["manifest"]["entries"]) == []
+
+
+def test_stage_does_nothing_when_dest_matches(src, archive):
+    result = bk.stage(archive, str(src), str(src / "staging" / "next"), "main")
+    assert not result["changed"] and result["staged"] is None and result["restored"] == 0
+    assert not (src / "staging" / "next").exists()
+
+
+def test_stage_into_a_missing_dest_creates_it(archive, tmp_path):
+    dest = tmp_path / "fresh" / "main"
+    result = bk.stage(archive, str(dest), str(dest / "staging" / "next"), "main")
+    assert result["changed"]
+    assert mode_of(dest) == 0o750 and mode_of(dest / "staging") == 0o750
+    assert (dest / "staging" / "next" / "data" / "openclaw_home" / "state").is_dir()
+
+
+def test_stage_check_mode_writes_nothing(src, archive):
+    (src / ".env").write_text("changed\n")
+    before = snapshot(src)
+    result = bk.stage(archive, str(src), str(src / "staging" / "next"), "main", check_mode=True)
+    assert result["changed"] and result["staged"] == str(src / "staging" / "next")
+    assert snapshot(src) == before
+
+
+def test_stage_refuses_a_leftover_staging_directory(src, archive):
+    (src / ".env").write_text("changed\n")
+    (src / "staging" / "next").mkdir()
+    (src / "staging" / "next" / "kept").write_text("from an interrupted run\n")
+    with pytest.raises(bk.BackupError, match="already exists"):
+        bk.stage(archive, str(src), str(src / "staging" / "next"), "main")
+    assert (src / "staging" / "next" / "kept").read_text() == "from an interrupted run\n"
+
+
+def test_stage_refuses_a_tampered_archive_before_writing(src, archive):
+    (src / ".env").write_text("changed\n")
+
+    def change(items, manifest):
+        return [
+            (member, bytes([data[0] ^ 1]) + data[1:] if member.name.endswith("notes.md") else data)
+            for member, data in items
+        ]
+
+    rewrite(archive, change)
+    with pytest.raises(bk.ArchiveMismatch):
+        bk.stage(archive, str(src), str(src / "staging" / "next"), "main")
+    assert not (src / "staging" / "next").exists()

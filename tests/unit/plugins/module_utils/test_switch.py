@@ -241,9 +241,13 @@ def test_a_failing_step_after_the_start_keeps_aside(live):
 
     with pytest.raises(sw.SwitchError) as err:
         switch(
-            str(live), str(aside), FakeRuntime(live), staged=str(staged), snapshot=True,
+            str(live),
+            str(aside),
+            FakeRuntime(live),
+            staged=str(staged),
+            snapshot=True,
             after_start=archive,
-        )  # fmt: skip
+        )
     assert not err.value.undone
     assert "switched and started" in str(err.value)
     assert (aside / "data" / "openclaw_home" / "state" / "openclaw.sqlite").exists()
@@ -253,8 +257,12 @@ def test_a_failing_stop_changes_nothing(live):
     before = tree(live)
     staged = stage_upgrade(live)
     with pytest.raises(sw.SwitchError) as err:
-        switch(str(live), str(live / "staging" / "x"), FakeRuntime(live, fail={"stop"}),
-                  staged=str(staged))  # fmt: skip
+        switch(
+            str(live),
+            str(live / "staging" / "x"),
+            FakeRuntime(live, fail={"stop"}),
+            staged=str(staged),
+        )
     assert err.value.undone and "stopping the gateway failed" in str(err.value)
     assert without_staging(tree(live)) == without_staging(before)
 
@@ -272,8 +280,12 @@ def test_plan_refuses_bad_input_before_touching_anything(live, setup, message):
     before = tree(live)
     runtime = FakeRuntime(live)
     with pytest.raises(sw.SwitchError, match=message) as err:
-        switch(str(live), str(live / "staging" / "before"), runtime,
-                  staged=str(live / "staging" / "next"))  # fmt: skip
+        switch(
+            str(live),
+            str(live / "staging" / "before"),
+            runtime,
+            staged=str(live / "staging" / "next"),
+        )
     assert err.value.undone
     assert runtime.names() == []
     assert tree(live) == before
