@@ -12,7 +12,9 @@ time the gateway is down holds only what must happen while it is stopped:
 1. stop the gateway container (when it runs);
 2. move each live entry that a staged entry replaces into ``aside`` (a rename; nothing is
    deleted) and, with ``snapshot``, copy every other entry there too, so ``aside`` holds
-   the whole stopped instance (a quiesced copy: SQLite files are never copied live);
+   the whole stopped instance (a quiesced copy: SQLite files are never copied live). The
+   bulk of that copy is made before step 1 while the gateway serves, and only what
+   changed since is copied again here (``mirror.py``);
 3. rename each staged entry into the instance directory (the emptied ``staged``
    directory is removed);
 4. start the gateway (``docker compose up``).
@@ -34,7 +36,7 @@ import stat
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from ansible_collections.clawdeploy.openclaw.plugins.module_utils import fileops
+from ansible_collections.clawdeploy.openclaw.plugins.module_utils import fileops, mirror
 
 ASIDE_MODE = 0o700
 
@@ -210,32 +212,57 @@ def switch(
     gateway boots) and its return value is returned as ``after_start``.
 
     Returns ``{"was_running": bool, "started": bool, "aside": str, "put_live": [...],
-    "move_aside": [...], "copy": [...], "after_start": Any, "timings": {"stop", "files",
-    "start", "after_start": seconds}, "window": seconds}``, where ``window`` is the time
-    from the stop request to the return of ``runtime.up()`` (the gateway is down at least
-    that long, plus its own start). Raises SwitchError.
+    "move_aside": [...], "copy": [...], "after_start": Any, "precopy_problems": [str],
+    "timings": {"precopy", "stop", "files", "start", "after_start": seconds}, "window":
+    seconds}``, where ``window`` is the time from the stop request to the return of
+    ``runtime.up()`` (the gateway is down at least that long, plus its own start) and
+    ``precopy_problems`` what the copy made while the gateway served complained about
+    (repaired after the stop). Raises SwitchError.
     """
     todo = plan(live, aside, staged, snapshot, exclude)
     clock = _Clock()
+    journal: List[Tuple[str, str, str]] = []
+    records: Dict[str, mirror.Index] = {}
+    precopy_problems: List[str] = []
+    try:
+        os.mkdir(aside, ASIDE_MODE)
+        os.chmod(aside, ASIDE_MODE)
+        # While the gateway still serves: the bulk of the snapshot (mirror.py).
+        for name in todo["copy"]:
+            # Journaled first: a copy that failed half-way is removed by the undo too.
+            journal.append(("copy", os.path.join(live, name), os.path.join(aside, name)))
+            records[name], problem = mirror.precopy(journal[-1][1], journal[-1][2], runtime.copy)
+            if problem:
+                precopy_problems.append(problem)
+    except Exception as exc:  # noqa: BLE001 - nothing stopped yet
+        problems = _undo(aside, journal, runtime, was_running=False)
+        raise SwitchError(
+            "copying %s before the switch failed (%s)%s; nothing was changed"
+            % (
+                live,
+                exc,
+                " and could not be cleaned up: %s" % "; ".join(problems) if problems else "",
+            ),
+            undone=not problems,
+            aside=aside,
+        ) from exc
+    clock.lap("precopy")
     was_running = runtime.running()
     if was_running:
         try:
             runtime.stop()
         except Exception as exc:  # noqa: BLE001 - any engine error ends the switch here
+            _undo(aside, journal, runtime, was_running=False)
             raise SwitchError("stopping the gateway failed: %s" % exc, undone=True) from exc
     clock.lap("stop")
-    journal: List[Tuple[str, str, str]] = []
     try:
-        os.mkdir(aside, ASIDE_MODE)
-        os.chmod(aside, ASIDE_MODE)
         for name in todo["move_aside"]:
             step = ("move", os.path.join(live, name), os.path.join(aside, name))
             _rename(step[1], step[2])
             journal.append(step)
-        for name in todo["copy"]:
-            # Journaled first: a copy that failed half-way is removed by the undo too.
-            journal.append(("copy", os.path.join(live, name), os.path.join(aside, name)))
-            runtime.copy(journal[-1][1], journal[-1][2])
+        for name in todo["copy"]:  # the gateway has stopped: now the copy is made exact
+            mirror.resync(os.path.join(live, name), os.path.join(aside, name), records[name],
+                          runtime.copy)  # fmt: skip
         for name in todo["put_live"]:
             step = ("move", os.path.join(staged or "", name), os.path.join(live, name))
             _rename(step[1], step[2])
@@ -272,7 +299,7 @@ def switch(
             ) from exc
         started = True
     clock.lap("start")
-    window = round(sum(clock.timings.values()), 3)
+    window = round(sum(v for k, v in clock.timings.items() if k != "precopy"), 3)
     extra = None
     if after_start is not None:
         try:
@@ -286,6 +313,7 @@ def switch(
             ) from exc
         clock.lap("after_start")
     return dict(
+        precopy_problems=precopy_problems,
         was_running=was_running,
         started=started,
         aside=aside,

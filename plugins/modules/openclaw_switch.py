@@ -18,10 +18,12 @@ description:
   - "The steps, in order: 1. stop the gateway container when it runs (C(docker stop));
     2. move each top-level entry of O(project_src) that a top-level entry of O(staged)
     replaces (for example C(.env), C(config), C(data)) into the new directory O(aside) by
-    renaming it, and with O(snapshot) copy every other entry there too (C(cp -a)), so
-    O(aside) holds the whole stopped instance; 3. rename the staged entries into
-    O(project_src); 4. with O(start), C(docker compose up --detach --pull never) the
-    project; 5. with O(backup_dir), archive O(aside) in the format of
+    renaming it, and with O(snapshot) copy every other entry there too, so O(aside) holds
+    the whole stopped instance (the bulk of that copy is made with C(cp -a) before step 1
+    while the gateway serves; after the stop only what changed since, by change time, is
+    copied again, so the downtime does not grow with the size of the state); 3. rename the
+    staged entries into O(project_src); 4. with O(start), C(docker compose up --detach
+    --pull never) the project; 5. with O(backup_dir), archive O(aside) in the format of
     M(clawdeploy.openclaw.openclaw_backup) while the new gateway starts (at a lower CPU
     priority), and with O(remove_aside) remove O(aside) once the archive is written."
   - Nothing is deleted before it is archived or set aside. When moving or renaming fails,
@@ -235,10 +237,20 @@ backup:
       elements: str
       sample: []
 timings:
-  description: Seconds spent stopping, moving and copying, starting, and after the start (archive).
+  description:
+    - Seconds spent copying while the gateway served, stopping, moving and copying what
+      changed, starting, and after the start (archive).
   returned: success, not in check mode
   type: dict
-  sample: {stop: 0.41, files: 0.12, start: 0.83, after_start: 3.2}
+  sample: {precopy: 0.35, stop: 0.41, files: 0.02, start: 0.3, after_start: 3.2}
+precopy_problems:
+  description:
+    - What the copy made while the gateway served reported (for example files that vanished
+      under it); repaired by the second pass after the stop.
+  returned: success, not in check mode
+  type: list
+  elements: str
+  sample: []
 window:
   description:
     - Seconds from the stop request to the return of C(docker compose up); the gateway's own

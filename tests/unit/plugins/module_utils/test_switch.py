@@ -133,7 +133,8 @@ def test_upgrade_switch_keeps_a_full_stopped_snapshot(live):
         snapshot=True,
         after_start=lambda: archived.append(tree(aside)) or "archive.tar.gz",
     )
-    assert runtime.names() == ["stop", "copy", "copy", "up"]
+    # The copies are made while the gateway serves; after the stop only what changed.
+    assert runtime.names() == ["copy", "copy", "stop", "up"]
     # Nothing had changed when the stop was asked for; all was in place at the start.
     assert without_staging(runtime.calls[0][1]) == before
     at_up = without_staging(runtime.calls[-1][1])
@@ -148,7 +149,7 @@ def test_upgrade_switch_keeps_a_full_stopped_snapshot(live):
     assert result["move_aside"] == [".env", "config"]
     assert result["copy"] == ["data", "openclaw_sidecar.compose.yml"]
     assert result["was_running"] and result["started"]
-    assert set(result["timings"]) == {"stop", "files", "start", "after_start"}
+    assert set(result["timings"]) == {"precopy", "stop", "files", "start", "after_start"}
     assert result["window"] >= 0
     assert not staged.exists()
     # The data the new release runs on is the original, not the copy.
@@ -179,14 +180,14 @@ def test_stopped_gateway_is_not_stopped_and_start_false_leaves_it_down(live, tmp
     result = switch(str(live), str(tmp_path / "aside"), runtime, staged=str(staged), start=False)
     assert runtime.names() == []
     assert not result["was_running"] and not result["started"]
-    assert set(result["timings"]) == {"stop", "files", "start"}
+    assert set(result["timings"]) == {"precopy", "stop", "files", "start"}
 
 
 def test_snapshot_only_copies_and_changes_nothing_live(live):
     before = without_staging(tree(live))
     runtime = FakeRuntime(live)
     result = switch(str(live), str(live / "staging" / "backup"), runtime, snapshot=True)
-    assert runtime.names() == ["stop", "copy", "copy", "copy", "copy", "up"]
+    assert runtime.names() == ["copy", "copy", "copy", "copy", "stop", "up"]
     assert without_staging(tree(live)) == before
     assert tree(live / "staging" / "backup") == before
     assert result["put_live"] == [] and result["move_aside"] == []
@@ -213,7 +214,7 @@ def test_a_failing_rename_is_undone_and_the_old_gateway_started_again(live, monk
     assert err.value.undone
     assert "nothing was changed and the gateway was started again" in str(err.value)
     assert "No space left" in str(err.value)
-    assert runtime.names()[0] == "stop" and runtime.names()[-1] == "start_again"
+    assert runtime.names()[-2:] == ["stop", "start_again"]
     monkeypatch.setattr(os, "rename", real_rename)
     assert not aside.exists()
     assert tree(staged) == staged_before

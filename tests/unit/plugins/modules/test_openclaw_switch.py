@@ -103,7 +103,7 @@ def test_upgrade_switch_runs_stop_then_compose_up_and_archives(
     backup = result["backup"]
     assert backup["path"].startswith(str(backups / "main-")) and backup["files"] == 4
     assert stat.S_IMODE(os.stat(backup["path"]).st_mode) == 0o600
-    assert set(result["timings"]) == {"stop", "files", "start", "after_start"}
+    assert set(result["timings"]) == {"precopy", "stop", "files", "start", "after_start"}
     assert result["diff"]["before"] == ".env\nconfig\n"
     assert json.loads(json.dumps(result.data))  # the result is plain JSON
 
