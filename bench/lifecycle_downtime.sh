@@ -92,7 +92,7 @@ for round in $(seq 1 "$ROUNDS"); do
   cold_start >>"$work/cold_a"
 done
 
-log "(e) $B's first start on $A's state by hand (scratch copy on port 18790)"
+log "(e) $B's first start on $A's state by hand (scratch copy on port 18795)"
 # The state A had before the last upgrade: that upgrade's archive (taken by A, quiesced).
 archive=$(in_host sh -c 'ls -1t /opt/openclaw-assistant/backups/main-*.tar.gz | head -n 1')
 # shellcheck disable=SC2016  # runs inside the test host
@@ -101,19 +101,19 @@ in_host bash -c '
   rm -rf /tmp/bare && mkdir -p /tmp/bare && tar -xzf "$1" -C /tmp/bare --same-owner
   cd /tmp/bare/instance
   sed -i -e "s/openclaw-gateway-main/openclaw-gateway-bare/" -e "s/^name: openclaw-main/name: openclaw-bare/" \
-    -e "s/:18789:18789/:18790:18789/" openclaw_sidecar.compose.yml
+    -e "s/:18789:18789/:18795:18789/" openclaw_sidecar.compose.yml
   docker compose -f openclaw_sidecar.compose.yml up -d >/dev/null 2>&1
-  for i in $(seq 1 300); do curl -fsS -o /dev/null -m 1 http://127.0.0.1:18790/health 2>/dev/null && exit 0; sleep 0.2; done
+  for i in $(seq 1 300); do curl -fsS -o /dev/null -m 1 http://127.0.0.1:18795/health 2>/dev/null && exit 0; sleep 0.2; done
   exit 1' _ "$archive" || die "the scratch copy of $A did not come up on $HOST"
 # shellcheck disable=SC2016  # runs inside the test host
-bare_s=$(sample 18790 in_host bash -c '
+bare_s=$(sample 18795 in_host bash -c '
   set -e
   cd /tmp/bare/instance
   docker compose -f openclaw_sidecar.compose.yml stop >/dev/null 2>&1
   sed -i "s/^OPENCLAW_VERSION=.*/OPENCLAW_VERSION=$1/" .env
   cp /tmp/bench-config-b.json5 config/openclaw_sidecar.config.json5
   docker compose -f openclaw_sidecar.compose.yml up -d >/dev/null 2>&1
-  until curl -fsS -o /dev/null -m 1 http://127.0.0.1:18790/health 2>/dev/null; do sleep 0.1; done' _ "$B")
+  until curl -fsS -o /dev/null -m 1 http://127.0.0.1:18795/health 2>/dev/null; do sleep 0.1; done' _ "$B")
 in_host bash -c 'cd /tmp/bare/instance && docker compose -f openclaw_sidecar.compose.yml down >/dev/null 2>&1; rm -rf /tmp/bare'
 
 log "(c) the seed's method: npm install at container start, $A -> $B (needs the npm registry)"
