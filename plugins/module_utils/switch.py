@@ -261,8 +261,8 @@ def switch(
             _rename(step[1], step[2])
             journal.append(step)
         for name in todo["copy"]:  # the gateway has stopped: now the copy is made exact
-            mirror.resync(os.path.join(live, name), os.path.join(aside, name), records[name],
-                          runtime.copy)  # fmt: skip
+            source, target = os.path.join(live, name), os.path.join(aside, name)
+            mirror.resync(source, target, records[name], runtime.copy)
         for name in todo["put_live"]:
             step = ("move", os.path.join(staged or "", name), os.path.join(live, name))
             _rename(step[1], step[2])

@@ -113,6 +113,17 @@ options:
     description: Remove O(aside) once the archive in O(backup_dir) is written.
     type: bool
     default: false
+  wait_url:
+    description:
+      - With O(backup_dir), the gateway's root URL, for example V(http://127.0.0.1:18789).
+        The archive is written once the gateway there is live (C(GET /healthz)) or after
+        O(wait_timeout) seconds, whichever comes first, so that it does not compete with
+        the gateway's start for the CPU. It is written either way; RV(live) tells.
+    type: str
+  wait_timeout:
+    description: Seconds to wait for O(wait_url) to be live.
+    type: int
+    default: 60
 attributes:
   check_mode:
     description: >-
@@ -236,10 +247,17 @@ backup:
       type: list
       elements: str
       sample: []
+live:
+  description:
+    - Whether the gateway at O(wait_url) was live before the archive was written; V(null)
+      without O(wait_url).
+  returned: success, not in check mode
+  type: bool
+  sample: true
 timings:
   description:
     - Seconds spent copying while the gateway served, stopping, moving and copying what
-      changed, starting, and after the start (archive).
+      changed, starting, and after the start (waiting for O(wait_url), archive).
   returned: success, not in check mode
   type: dict
   sample: {precopy: 0.35, stop: 0.41, files: 0.02, start: 0.3, after_start: 3.2}
@@ -269,6 +287,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.clawdeploy.openclaw.plugins.module_utils import backup as bk
+from ansible_collections.clawdeploy.openclaw.plugins.module_utils import probe
 from ansible_collections.clawdeploy.openclaw.plugins.module_utils import switch as sw
 
 
@@ -315,6 +334,17 @@ class _DockerCli(sw.Runtime):
 
 def _archive(module: AnsibleModule) -> Dict[str, Any]:
     params = module.params
+    live = None
+    if params["wait_url"]:
+        seen = probe.probe_gateway(
+            params["wait_url"],
+            None,
+            responses=False,
+            deadline=params["wait_timeout"],
+            interval=0.25,
+            timeout=2.0,
+        )
+        live = seen["ok"]
     with contextlib.suppress(OSError):
         os.nice(10)  # the new gateway is starting beside us
     done = bk.create(
@@ -328,7 +358,8 @@ def _archive(module: AnsibleModule) -> Dict[str, Any]:
         module.warn("not archived: %s (%s)" % (item["path"], item["reason"]))
     if params["remove_aside"]:
         shutil.rmtree(params["aside"])
-    return {key: done[key] for key in ("path", "sha256", "files", "bytes", "pruned")}
+    result = {key: done[key] for key in ("path", "sha256", "files", "bytes", "pruned")}
+    return dict(result, live=live)
 
 
 def _aside_in(directory: str, check_mode: bool) -> str:
@@ -359,6 +390,8 @@ def main() -> None:
             backup_keep=dict(type="int", default=0),
             backup_label=dict(type="str"),
             remove_aside=dict(type="bool", default=False),
+            wait_url=dict(type="str"),
+            wait_timeout=dict(type="int", default=60),
         ),
         required_one_of=[("aside", "aside_in")],
         mutually_exclusive=[("aside", "aside_in")],
@@ -396,6 +429,7 @@ def main() -> None:
                 **args,
             )
             result["backup"] = result.pop("after_start")
+            result["live"] = result["backup"].pop("live") if result["backup"] else None
     except sw.SwitchError as exc:
         module.fail_json(msg=str(exc), undone=exc.undone, aside=exc.aside or params["aside"])
     except (bk.BackupError, OSError) as exc:

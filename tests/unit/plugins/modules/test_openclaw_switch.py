@@ -167,3 +167,50 @@ def test_bad_input_is_refused_before_anything(monkeypatch, live, docker_log, arg
     result = run(monkeypatch, live, **args)
     assert result.kind == "fail" and message in result["msg"]
     assert docker_log() == []
+
+
+@pytest.fixture
+def healthz():
+    """A loopback HTTP server answering GET /healthz like a live OpenClaw gateway."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server API
+            body = json.dumps({"ok": True, "status": "live"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield "http://127.0.0.1:%d" % server.server_address[1]
+    server.shutdown()
+
+
+def test_the_archive_waits_for_the_gateway_to_be_live(
+    monkeypatch, live, docker_log, tmp_path, healthz
+):
+    result = run(monkeypatch, live, snapshot=True, backup_dir=str(tmp_path / "b"), wait_url=healthz)
+    assert result.kind == "exit" and result["live"] is True
+    assert os.path.exists(result["backup"]["path"])
+
+
+def test_the_archive_is_written_when_the_gateway_never_gets_live(
+    monkeypatch, live, docker_log, tmp_path
+):
+    result = run(
+        monkeypatch,
+        live,
+        snapshot=True,
+        backup_dir=str(tmp_path / "b"),
+        wait_url="http://127.0.0.1:9",
+        wait_timeout=0,
+    )
+    assert result.kind == "exit" and result["live"] is False
+    assert os.path.exists(result["backup"]["path"])
