@@ -346,7 +346,7 @@ def _archive(module: AnsibleModule) -> Dict[str, Any]:
         )
         live = seen["ok"]
     with contextlib.suppress(OSError):
-        os.nice(10)  # the new gateway is starting beside us
+        os.nice(10)  # below the gateway, which has just started beside us
     done = bk.create(
         src=params["aside"],
         dest_dir=params["backup_dir"],
