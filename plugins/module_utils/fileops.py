@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import stat
 
 
 def fsync_dir(directory: str) -> None:
@@ -23,3 +25,14 @@ def fsync_dir(directory: str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def remove(path: str) -> None:
+    """Remove ``path``: a directory with everything below it, anything else unlinked.
+
+    Links are never followed. Raises OSError (FileNotFoundError when it is absent).
+    """
+    if stat.S_ISDIR(os.lstat(path).st_mode):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)

@@ -27,6 +27,8 @@ import shutil
 import stat
 from typing import Callable, Dict, List, Optional, Tuple
 
+from ansible_collections.clawdeploy.openclaw.plugins.module_utils import fileops
+
 # relative path ("" for the top) -> (file type bits, st_ctime_ns, st_size)
 Index = Dict[str, Tuple[int, int, int]]
 Copier = Callable[[str, str], None]
@@ -84,13 +86,6 @@ def _path(root: str, rel: str) -> str:
     return os.path.join(root, *rel.split("/")) if rel else root
 
 
-def _remove(path: str) -> None:
-    if stat.S_ISDIR(os.lstat(path).st_mode):
-        shutil.rmtree(path)
-    else:
-        os.unlink(path)
-
-
 def _copy_entry(src: str, dst: str, st: os.stat_result, as_root: bool, copier: Copier) -> None:
     if stat.S_ISREG(st.st_mode):
         shutil.copyfile(src, dst, follow_symlinks=False)
@@ -121,7 +116,7 @@ def resync(source: str, target: str, record: Index, copier: Copier) -> Dict[str,
         st = now.get(rel)
         gone = st is None or stat.S_IFMT(st.st_mode) != stat.S_IFMT(have[rel].st_mode)
         if gone and os.path.lexists(_path(target, rel)):  # not if its directory went first
-            _remove(_path(target, rel))
+            fileops.remove(_path(target, rel))
             removed += 1
     copied = 0
     dirs: List[Tuple[str, os.stat_result]] = []

@@ -31,8 +31,6 @@ Docker CLI, unit tests a recording fake). Pure standard library, Python 3.8+, PO
 from __future__ import annotations
 
 import os
-import shutil
-import stat
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -146,13 +144,6 @@ def _rename(old: str, new: str) -> None:
     os.rename(old, new)
 
 
-def _remove(path: str) -> None:
-    if stat.S_ISDIR(os.lstat(path).st_mode):
-        shutil.rmtree(path)
-    else:
-        os.unlink(path)
-
-
 class _Clock:
     def __init__(self) -> None:
         self.timings: Dict[str, float] = {}
@@ -177,7 +168,7 @@ def _undo(
             if action == "move":
                 _rename(old=target, new=source)
             elif os.path.lexists(target):
-                _remove(target)
+                fileops.remove(target)
         except OSError as exc:
             problems.append("%s %s back: %s" % (action, target, exc))
     try:

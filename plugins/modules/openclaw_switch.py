@@ -428,6 +428,8 @@ def main() -> None:
                 after_start=(lambda: _archive(module)) if params["backup_dir"] else None,
                 **args,
             )
+            for problem in result["precopy_problems"]:
+                module.warn("first copy (repaired after the stop): %s" % problem)
             result["backup"] = result.pop("after_start")
             result["live"] = result["backup"].pop("live") if result["backup"] else None
     except sw.SwitchError as exc:
