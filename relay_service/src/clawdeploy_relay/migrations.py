@@ -1,0 +1,57 @@
+"""Versioned migrations: a ``schema_version`` table and an ordered list of steps.
+
+Chosen over Alembic for this first slice (one schema version, no autogenerate needed); the
+steps are plain SQLAlchemy Core, so they run on SQLite and PostgreSQL alike. Rule for the
+next change: append a step ``(2, name, fn)``; never edit an applied step. Step 1 creates
+the tables of :mod:`.schema` as they are at version 1 — when a later step alters a table,
+freeze step 1's table definitions here first.
+"""
+
+import time
+from collections.abc import Callable
+
+from sqlalchemy import Connection, inspect, select
+
+from . import schema
+
+Step = tuple[int, str, Callable[[Connection], None]]
+
+
+def _initial(conn: Connection) -> None:
+    tables = [schema.clients, schema.integrations, schema.conversations, schema.messages]
+    schema.metadata.create_all(conn, tables=tables)
+
+
+STEPS: list[Step] = [(1, "initial tables", _initial)]
+LATEST = STEPS[-1][0]
+
+
+def current_version(conn: Connection) -> int:
+    """Return the highest applied version (0 on an empty database)."""
+    if not inspect(conn).has_table("schema_version"):
+        return 0
+    found = conn.execute(select(schema.schema_version.c.version)).scalars().all()
+    return max(found, default=0)
+
+
+def migrate(conn: Connection) -> list[int]:
+    """Apply every step above the current version, in order, in the caller's transaction.
+
+    Returns the versions applied (empty when up to date). Raises :class:`RuntimeError` when
+    the database is newer than this code (a downgrade would lose data).
+    """
+    schema.schema_version.create(conn, checkfirst=True)
+    version = current_version(conn)
+    if version > LATEST:
+        raise RuntimeError(f"database schema is version {version}; this relay knows {LATEST}")
+    applied = []
+    for number, name, step in STEPS:
+        if number > version:
+            step(conn)
+            conn.execute(
+                schema.schema_version.insert().values(
+                    version=number, name=name, applied_at=time.time()
+                )
+            )
+            applied.append(number)
+    return applied

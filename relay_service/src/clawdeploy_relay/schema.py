@@ -1,0 +1,89 @@
+"""The relay's tables (SQLAlchemy Core), one schema for SQLite and PostgreSQL.
+
+Times are float seconds since the epoch. ``messages.seq`` orders everything (per
+conversation and in the outbox). Inbound messages (``direction='in'``) go ``pending`` →
+``leased`` (``leased_to``, ``lease_until``) → ``acked``; replies (``direction='out'``) are
+``sent``. ``(idem_scope, idem_key)`` is unique, which makes retried posts idempotent.
+"""
+
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+    Column("last_seen_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+)
+
+integrations = Table(
+    "integrations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("integration_id", String(64), ForeignKey("integrations.id"), nullable=False),
+    Column("user_id", String(200), nullable=False),
+    Column("client_id", String(64), ForeignKey("clients.id"), nullable=True),
+    Column("status", String(16), nullable=False),  # created | active
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("integration_id", "user_id", name="uq_conversation_user"),
+    Index("ix_conversations_client", "client_id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("conversation_id", String(64), ForeignKey("conversations.id"), nullable=False),
+    Column("direction", String(3), nullable=False),  # in | out
+    Column("sender", String(200), nullable=False),
+    Column("recipient", String(200), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("client_id", String(64), nullable=True),  # out: the client that sent it
+    Column("created_at", Float, nullable=False),
+    Column("state", String(8), nullable=False),  # pending | leased | acked | sent
+    Column("leased_to", String(64), nullable=True),
+    Column("lease_until", Float, nullable=True),
+    Column("delivery_count", Integer, nullable=False, default=0),
+    Column("first_delivered_at", Float, nullable=True),
+    Column("idem_scope", String(80), nullable=True),
+    Column("idem_key", String(200), nullable=True),
+    UniqueConstraint("idem_scope", "idem_key", name="uq_message_idempotency"),
+    Index("ix_messages_conversation", "conversation_id", "seq"),
+    Index("ix_messages_state", "direction", "state"),
+)
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("applied_at", Float, nullable=False),
+)

@@ -1,0 +1,96 @@
+"""Settings of the relay, from the environment and a 0600 env file.
+
+Environment names are ``RELAY_`` + the field name in upper case (``RELAY_ADMIN_TOKEN``,
+``RELAY_STALE_AFTER_S``, ...). The env file's path comes from ``RELAY_ENV_FILE``; it holds
+the admin token, so :func:`load_settings` refuses it when group or others may read it.
+Times are seconds (floats); sizes are bytes or characters as named.
+"""
+
+import os
+import stat
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_FILE_VAR = "RELAY_ENV_FILE"
+
+
+class SettingsFileError(ValueError):
+    """``RELAY_ENV_FILE`` names a file that cannot be read or is readable by others."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the relay; README.md lists them with their defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="RELAY_", extra="ignore", case_sensitive=False)
+
+    admin_token: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=9876, ge=1, le=65535)
+    database_url: str = "sqlite:///./data/relay.db"
+    # Client states (seed: stale after 30 s without a poll, disconnected after 5 min).
+    stale_after_s: float = Field(default=30.0, gt=0)
+    disconnected_after_s: float = Field(default=300.0, gt=0)
+    # Conversations: idle after no activity, expired (and deleted) after the TTL.
+    idle_after_s: float = Field(default=300.0, gt=0)
+    conversation_ttl_s: float = Field(default=86400.0, gt=0)
+    # Delivery: a polled message not acked within the lease is delivered again.
+    lease_s: float = Field(default=60.0, gt=0, le=3600)
+    poll_max_wait_s: float = Field(default=25.0, ge=0, le=120)
+    poll_batch: int = Field(default=100, ge=1, le=1000)
+    outbox_batch: int = Field(default=500, ge=1, le=5000)
+    sweep_interval_s: float = Field(default=1.0, gt=0, le=60)
+    # Limits: request bodies, message text, and token-bucket rates (per second, burst).
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    max_text_chars: int = Field(default=16_000, ge=1, le=1_000_000)
+    client_rate_per_s: float = Field(default=50.0, gt=0)
+    client_burst: int = Field(default=100, ge=1)
+    user_rate_per_s: float = Field(default=2.0, gt=0)
+    user_burst: int = Field(default=10, ge=1)
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _blank_token_is_unset(cls, value: object) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (openssl rand -hex 32)")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered_timings(self) -> "Settings":
+        if self.disconnected_after_s <= self.stale_after_s:
+            raise ValueError("RELAY_DISCONNECTED_AFTER_S must be greater than RELAY_STALE_AFTER_S")
+        if self.poll_max_wait_s >= self.stale_after_s:
+            raise ValueError("RELAY_POLL_MAX_WAIT_S must be below RELAY_STALE_AFTER_S")
+        return self
+
+
+def load_settings() -> Settings:
+    """Build :class:`Settings` from the environment and the file named by ``RELAY_ENV_FILE``.
+
+    Raises :class:`SettingsFileError` when the file is missing, unreadable, or has any
+    group/other permission bit (it must be 0600 or 0400), and
+    :class:`pydantic.ValidationError` when a value is invalid.
+    """
+    env_file = os.environ.get(ENV_FILE_VAR, "").strip()
+    if not env_file:
+        return Settings()
+    path = Path(env_file)
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise SettingsFileError(f"{ENV_FILE_VAR}={env_file} is not a readable file")
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise SettingsFileError(
+            f"{ENV_FILE_VAR}={env_file} has mode {mode:04o}; it holds the admin token: "
+            f"chmod 600 {env_file}"
+        )
+    return Settings(_env_file=path)  # type: ignore[call-arg]

@@ -1,0 +1,308 @@
+"""The database: engine, transactions and every SQL statement the services use.
+
+SQLite runs in WAL mode with ``synchronous=FULL``, so a committed message survives a
+crash before the HTTP answer goes out. Writers are serialised by a lock (SQLite has one
+writer anyway). The claim uses ``FOR UPDATE SKIP LOCKED``, which SQLite's compiler drops
+and PostgreSQL honours, so a PostgreSQL backend only needs its own engine setup and a
+LISTEN/NOTIFY notifier — the services call the same methods.
+"""
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Integer, and_, create_engine, event, func, or_, select
+from sqlalchemy.engine import make_url
+
+from . import migrations
+from .schema import clients, conversations, integrations, messages
+
+Row = dict[str, Any]
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class Store:
+    """One relay database; :meth:`open` creates and migrates it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = make_url(url)
+        self._lock = threading.Lock()
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, opened (and migrated) on first use."""
+        if self._engine is None:
+            self.open()
+        assert self._engine is not None
+        return self._engine
+
+    def open(self) -> None:
+        """Create the engine, the SQLite file's directory, and apply migrations.
+
+        Raises :class:`ValueError` for a backend other than SQLite (PostgreSQL is not
+        built yet) and what SQLAlchemy raises when the database is unusable.
+        """
+        if self._engine is not None:
+            return
+        if self.url.get_backend_name() != "sqlite":
+            raise ValueError("RELAY_DATABASE_URL: only sqlite:/// is supported in this version")
+        if self.url.database and self.url.database != ":memory:":
+            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(self.url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        with self._lock, engine.begin() as conn:
+            migrations.migrate(conn)
+        self._engine = engine
+
+    def close(self) -> None:
+        """Dispose of the engine's connections."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    @contextmanager
+    def tx(self) -> Iterator[Connection]:
+        """A write transaction: committed on success, rolled back on an exception."""
+        engine = self.engine
+        with self._lock, engine.begin() as conn:
+            yield conn
+
+    # --- principals -------------------------------------------------------------------
+
+    def find_token(self, conn: Connection, token_hash: str) -> tuple[str, Row] | None:
+        """Return ``("client"|"integration", row)`` for a token hash, or None."""
+        for kind, table in (("client", clients), ("integration", integrations)):
+            row = conn.execute(select(table).where(table.c.token_hash == token_hash)).first()
+            if row is not None:
+                return kind, dict(row._mapping)
+        return None
+
+    def insert(self, conn: Connection, table_name: str, values: Row) -> None:
+        """Insert one row into ``clients``, ``integrations`` or ``conversations``."""
+        table = {"clients": clients, "integrations": integrations, "conversations": conversations}
+        conn.execute(table[table_name].insert().values(**values))
+
+    def update_principal(self, conn: Connection, kind: str, pid: str, values: Row) -> bool:
+        """Update a client or integration by id; return whether it exists."""
+        table = clients if kind == "client" else integrations
+        return conn.execute(table.update().where(table.c.id == pid).values(**values)).rowcount > 0
+
+    def list_principals(self, conn: Connection, kind: str) -> list[Row]:
+        """Every client or integration, oldest first (token hashes left out)."""
+        table = clients if kind == "client" else integrations
+        cols = [c for c in table.c if c.name != "token_hash"]
+        rows = conn.execute(select(*cols).order_by(table.c.created_at, table.c.id))
+        return [dict(r._mapping) for r in rows]
+
+    def client_loads(self, conn: Connection) -> list[Row]:
+        """Every client with ``pending``: its un-acked inbound messages."""
+        pending = (
+            select(conversations.c.client_id, func.count(messages.c.seq).label("n"))
+            .join(messages, messages.c.conversation_id == conversations.c.id)
+            .where(messages.c.direction == "in", messages.c.state != "acked")
+            .group_by(conversations.c.client_id)
+            .subquery()
+        )
+        query = select(
+            clients.c.id,
+            clients.c.name,
+            clients.c.created_at,
+            clients.c.last_seen_at,
+            clients.c.revoked_at,
+            func.coalesce(pending.c.n, 0).label("pending"),
+        ).outerjoin(pending, pending.c.client_id == clients.c.id)
+        return [dict(r._mapping) for r in conn.execute(query.order_by(clients.c.created_at))]
+
+    # --- conversations ----------------------------------------------------------------
+
+    def conversation(self, conn: Connection, conv_id: str) -> Row | None:
+        """One conversation by id, or None."""
+        row = conn.execute(select(conversations).where(conversations.c.id == conv_id)).first()
+        return dict(row._mapping) if row else None
+
+    def conversation_of_user(self, conn: Connection, integration_id: str, user: str) -> Row | None:
+        """The conversation of ``user`` under ``integration_id``, or None."""
+        c = conversations.c
+        row = conn.execute(
+            select(conversations).where(c.integration_id == integration_id, c.user_id == user)
+        ).first()
+        return dict(row._mapping) if row else None
+
+    def conversations_of_client_user(
+        self, conn: Connection, client_id: str, user: str
+    ) -> list[Row]:
+        """The conversations of ``client_id`` whose user is ``user``."""
+        c = conversations.c
+        rows = conn.execute(
+            select(conversations).where(c.client_id == client_id, c.user_id == user)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    def list_conversations(self, conn: Connection) -> list[Row]:
+        """Every conversation with ``pending`` and ``message_count``."""
+        m = messages.c
+        query = (
+            select(
+                conversations,
+                func.count(m.seq).label("message_count"),
+                func.coalesce(
+                    func.sum(and_(m.direction == "in", m.state != "acked").cast(Integer)), 0
+                ).label("pending"),
+            )
+            .outerjoin(messages, m.conversation_id == conversations.c.id)
+            .group_by(conversations.c.id)
+            .order_by(conversations.c.created_at)
+        )
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+    def update_conversation(self, conn: Connection, conv_id: str, values: Row) -> None:
+        """Update one conversation's columns."""
+        conn.execute(conversations.update().where(conversations.c.id == conv_id).values(**values))
+
+    def conversations_needing_home(self, conn: Connection, bad_clients: list[str]) -> list[str]:
+        """Ids of conversations with un-acked messages on ``bad_clients`` or on no client."""
+        c, m = conversations.c, messages.c
+        owner = or_(c.client_id.is_(None), c.client_id.in_(bad_clients))
+        query = (
+            select(c.id)
+            .join(messages, m.conversation_id == c.id)
+            .where(owner, m.direction == "in", m.state != "acked")
+            .group_by(c.id)
+            .order_by(func.min(m.seq))
+        )
+        return list(conn.execute(query).scalars())
+
+    def expired_conversations(self, conn: Connection, before: float) -> list[str]:
+        """Ids of conversations untouched since ``before`` with nothing left to deliver."""
+        c, m = conversations.c, messages.c
+        unacked = select(m.seq).where(
+            m.conversation_id == c.id, m.direction == "in", m.state != "acked"
+        )
+        query = select(c.id).where(c.updated_at < before, ~unacked.exists())
+        return list(conn.execute(query).scalars())
+
+    def delete_conversations(self, conn: Connection, ids: list[str]) -> None:
+        """Delete conversations and their messages."""
+        if ids:
+            conn.execute(messages.delete().where(messages.c.conversation_id.in_(ids)))
+            conn.execute(conversations.delete().where(conversations.c.id.in_(ids)))
+
+    # --- messages ---------------------------------------------------------------------
+
+    def insert_message(self, conn: Connection, values: Row) -> Row:
+        """Insert a message and return it with its ``seq``."""
+        result = conn.execute(messages.insert().values(**values))
+        return {**values, "seq": result.inserted_primary_key[0]}
+
+    def message_by_idempotency(self, conn: Connection, scope: str, key: str) -> Row | None:
+        """The message stored under ``(scope, key)``, or None."""
+        m = messages.c
+        row = conn.execute(select(messages).where(m.idem_scope == scope, m.idem_key == key)).first()
+        return dict(row._mapping) if row else None
+
+    def history(self, conn: Connection, conv_id: str) -> list[Row]:
+        """Every message of a conversation in order."""
+        m = messages.c
+        rows = conn.execute(select(messages).where(m.conversation_id == conv_id).order_by(m.seq))
+        return [dict(r._mapping) for r in rows]
+
+    def claimable(self, conn: Connection, client_id: str, now: float, limit: int) -> list[Row]:
+        """Inbound messages ``client_id`` may take now, in ``seq`` order.
+
+        Pending or lease-expired messages of its conversations, skipping any conversation
+        that still has an unexpired lease (so a conversation is delivered in order).
+        """
+        m, c = messages.c, conversations.c
+        busy = messages.alias("busy")
+        held = select(busy.c.seq).where(
+            busy.c.conversation_id == m.conversation_id,
+            busy.c.state == "leased",
+            busy.c.lease_until > now,
+        )
+        query = (
+            select(messages)
+            .join(conversations, c.id == m.conversation_id)
+            .where(
+                c.client_id == client_id,
+                m.direction == "in",
+                or_(m.state == "pending", and_(m.state == "leased", m.lease_until <= now)),
+                ~held.exists(),
+            )
+            .order_by(m.seq)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+    def lease(
+        self, conn: Connection, seqs: list[int], client_id: str, until: float, now: float
+    ) -> None:
+        """Lease messages to ``client_id`` until ``until``; count the delivery."""
+        m = messages.c
+        conn.execute(
+            messages.update()
+            .where(m.seq.in_(seqs))
+            .values(
+                state="leased",
+                leased_to=client_id,
+                lease_until=until,
+                delivery_count=m.delivery_count + 1,
+                first_delivered_at=func.coalesce(m.first_delivered_at, now),
+            )
+        )
+
+    def ack(
+        self,
+        conn: Connection,
+        client_id: str,
+        ids: list[str] | None = None,
+        conversation_id: str | None = None,
+        below_seq: int | None = None,
+    ) -> int:
+        """Ack messages leased to ``client_id`` (by id, or by conversation); return the count."""
+        m = messages.c
+        where = [m.direction == "in", m.state == "leased", m.leased_to == client_id]
+        if ids is not None:
+            where.append(m.id.in_(ids))
+        if conversation_id is not None:
+            where.append(m.conversation_id == conversation_id)
+        if below_seq is not None:
+            where.append(m.seq < below_seq)
+        return conn.execute(messages.update().where(*where).values(state="acked")).rowcount
+
+    def release_conversation(self, conn: Connection, conv_id: str) -> None:
+        """Return a conversation's leased messages to ``pending`` (failover)."""
+        m = messages.c
+        conn.execute(
+            messages.update()
+            .where(m.conversation_id == conv_id, m.state == "leased")
+            .values(state="pending", leased_to=None, lease_until=None)
+        )
+
+    def outbox(self, conn: Connection, integration_id: str, after: int, limit: int) -> list[Row]:
+        """Replies to ``integration_id``'s users with ``seq > after``, oldest first."""
+        m, c = messages.c, conversations.c
+        query = (
+            select(messages)
+            .join(conversations, c.id == m.conversation_id)
+            .where(c.integration_id == integration_id, m.direction == "out", m.seq > after)
+            .order_by(m.seq)
+            .limit(limit)
+        )
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+    def conversation_times(self, conn: Connection) -> list[Row]:
+        """``status`` and ``updated_at`` of every conversation (for the state counts)."""
+        c = conversations.c
+        return [dict(r._mapping) for r in conn.execute(select(c.status, c.updated_at))]
