@@ -34,15 +34,15 @@ def relay(tmp_path: Path) -> RelayService:
 
 
 def test_least_busy_then_sticky(relay: RelayService) -> None:
-    a, _ = relay.inbound("i1", "alice", "hi", None)
-    b, _ = relay.inbound("i1", "bob", "hi", None)
+    a, _created = relay.inbound("i1", "alice", "hi", None)
+    b, _created = relay.inbound("i1", "bob", "hi", None)
     assert {a["clientId"], b["clientId"]} == {"c1", "c2"}
     again, wake = relay.inbound("i1", "alice", "again", None)
     assert again["clientId"] == a["clientId"] and wake == {a["clientId"]}
 
 
 def test_lease_redelivery_and_explicit_ack(relay: RelayService) -> None:
-    msg, _ = relay.inbound("i1", "alice", "hi", None)
+    msg, _created = relay.inbound("i1", "alice", "hi", None)
     owner = msg["clientId"]
     first = relay.poll(owner, implicit_ack=False).messages
     assert [m["id"] for m in first] == [msg["id"]]
@@ -56,15 +56,15 @@ def test_lease_redelivery_and_explicit_ack(relay: RelayService) -> None:
 
 
 def test_idempotent_inbound(relay: RelayService) -> None:
-    one, _ = relay.inbound("i1", "alice", "hi", "k1")
-    two, _ = relay.inbound("i1", "alice", "hi", "k1")
+    one, _created = relay.inbound("i1", "alice", "hi", "k1")
+    two, _created = relay.inbound("i1", "alice", "hi", "k1")
     assert one["id"] == two["id"]
 
 
 def test_failover_after_disconnect(relay: RelayService) -> None:
     relay.poll("c1", implicit_ack=True)
     relay.poll("c2", implicit_ack=True)
-    msg, _ = relay.inbound("i1", "alice", "hi", None)
+    msg, _created = relay.inbound("i1", "alice", "hi", None)
     owner = msg["clientId"]
     other = "c2" if owner == "c1" else "c1"
     relay.clock.advance(301)  # type: ignore[attr-defined]
@@ -73,7 +73,7 @@ def test_failover_after_disconnect(relay: RelayService) -> None:
 
 
 def test_send_acks_and_outbox(relay: RelayService) -> None:
-    msg, _ = relay.inbound("i1", "alice", "hi", None)
+    msg, _created = relay.inbound("i1", "alice", "hi", None)
     owner = msg["clientId"]
     relay.poll(owner, implicit_ack=False)
     reply = relay.send(owner, msg["conversationId"], "alice", "hello", None, None)
