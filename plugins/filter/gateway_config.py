@@ -84,7 +84,8 @@ def _provider(provider_id: str, spec: Dict[str, Any]) -> Dict[str, Any]:
             for m in models
         ],
     }
-    if spec.get("api_key"):
+    # A resolved instance (filter/instances.py) carries api_key_env instead of the key.
+    if spec.get("api_key") or spec.get("api_key_env"):
         out["apiKey"] = {
             "source": "env",
             "provider": "default",
@@ -159,11 +160,12 @@ def openclaw_gateway_config(instance: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def openclaw_provider_env(providers: Dict[str, Any]) -> Dict[str, str]:
-    """Map provider id -> env var name for every provider that has an ``api_key``."""
+    """Map provider id -> env var name for every provider that has an ``api_key`` (or,
+    resolved, an ``api_key_env``)."""
     return {
         pid: provider_env_name(pid)
         for pid, spec in sorted((providers or {}).items())
-        if isinstance(spec, dict) and spec.get("api_key")
+        if isinstance(spec, dict) and (spec.get("api_key") or spec.get("api_key_env"))
     }
 
 

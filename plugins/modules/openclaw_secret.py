@@ -198,6 +198,14 @@ source:
   type: str
   choices: [existing, adopted, generated, rotated, given, copied]
   sample: existing
+weak:
+  description:
+    - V(true) when the value kept (RV(source=existing) or V(adopted)) is shorter than 32
+      characters, the minimum of a token; a warning says so too. Callers that must not
+      spread such a token (the gateway role's preflight) refuse it on this flag.
+  returned: always
+  type: bool
+  sample: false
 value:
   description:
     - The secret. B(Set no_log on the task.)
@@ -383,7 +391,8 @@ def run(module: AnsibleModule) -> Dict[str, Any]:
     before_masked = dotenv.render_masked(entries) if exists else ""
 
     value, source = _choose_value(module, current)
-    result = dict(changed=False, path=path, key=key, source=source, value=value)
+    weak = source in ("existing", "adopted") and value is not None and len(value) < MIN_LENGTH
+    result = dict(changed=False, path=path, key=key, source=source, value=value, weak=weak)
 
     if value is None:
         # check mode: a token that would be generated, or copied from a file not there yet

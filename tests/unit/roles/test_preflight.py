@@ -67,11 +67,33 @@ def test_good_input_passes_preflight(tmp_path):
     [
         (
             {"gateway_instances": [{"name": "a", "port": 18789}, {"name": "b", "port": 18789}]},
-            "unique ports",
+            "port 18789 is used by 2 instances",
         ),
         ({"gateway_instances": [{"name": "Main_1", "port": 18789}]}, "lowercase letters"),
-        ({"gateway_instances": [{"name": "main", "port": 80}]}, "from 1024 to 65535"),
-        ({"gateway_openclaw_version": "latest"}, "date version"),
+        (
+            {"gateway_instances": [{"name": "main", "port": 80}]},
+            "port 80 must be an integer from 1024 to 65535",
+        ),
+        ({"gateway_instances": [{"name": "main", "port": 70000}]}, "port 70000 must be"),
+        ({"gateway_openclaw_version": "latest"}, "must be a release date"),
+        ({"gateway_openclaw_version": "2026.13.1"}, "'2026.13.1' is not a real date"),
+        (
+            {"gateway_instances": [{"name": "main", "port": 18789, "version": "2026.2.30"}]},
+            "instance main: version '2026.2.30' is not a real date",
+        ),
+        (
+            {"gateway_providers": {"stub": {**GOOD["gateway_providers"]["stub"], "api_key": " "}}},
+            "provider stub has an empty api_key",
+        ),
+        (
+            {
+                "gateway_providers": {
+                    "cloud": {"base_url": "https://llm.example.com/v1", "models": [{"id": "m"}]}
+                },
+                "gateway_default_model": "cloud/m",
+            },
+            "provider cloud (https://llm.example.com/v1) has no api_key",
+        ),
         ({"gateway_default_model": ""}, "has no model provider"),
         ({"gateway_default_model": "stub/other"}, "stub/m"),
         ({"gateway_image_source": "archive"}, "gateway_image_archive_dir"),
@@ -85,6 +107,16 @@ def test_bad_input_fails_with_what_to_fix(tmp_path, change, message):
     result = run_role(tmp_path, {**GOOD, **change})
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
+
+
+def test_every_failing_field_has_its_own_message(tmp_path):
+    bad = {"gateway_instances": [{"name": "main", "port": 22, "version": "2026.13.1"}]}
+    result = run_role(tmp_path, {**GOOD, **bad})
+    assert result.returncode != 0
+    out = " ".join((result.stdout + result.stderr).split())
+    assert "gateway_instances has 2 problem(s)" in out
+    assert "instance main: port 22 must be an integer from 1024 to 65535" in out
+    assert "instance main: version '2026.13.1' is not a real date (month must be in 1..12)" in out
 
 
 def test_argument_specs_reject_unknown_choices_before_any_task(tmp_path):

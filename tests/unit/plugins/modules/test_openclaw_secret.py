@@ -161,6 +161,7 @@ def test_adopt_skips_placeholders_and_takes_first_real_value(run, tmp_path):
     seed = seed_env(tmp_path, gateway=gw)
     result = run(path=str(tmp_path / ".env"), key=GATEWAY, adopt_from=[str(placeholder), str(seed)])
     assert result["source"] == "adopted" and result["value"] == gw
+    assert result["weak"] is False
 
 
 def test_adopted_short_value_warns_without_leaking(run, tmp_path):
@@ -168,6 +169,7 @@ def test_adopted_short_value_warns_without_leaking(run, tmp_path):
     seed = seed_env(tmp_path, gateway=weak)
     result = run(path=str(tmp_path / ".env"), key=GATEWAY, adopt_from=[str(seed)])
     assert result["source"] == "adopted" and result["value"] == weak
+    assert result["weak"] is True
     assert len(result.warnings) == 1
     assert "shorter than 32" in result.warnings[0] and "rotate: true" in result.warnings[0]
     assert weak not in result.text()
@@ -233,6 +235,7 @@ def test_short_existing_value_warns(run, tmp_path):
     env.chmod(0o600)
     result = run(path=str(env), key=GATEWAY)
     assert not result.changed and result["value"] == weak
+    assert result["weak"] is True
     assert any("rotate: true" in w for w in result.warnings)
     assert weak not in result.text()
 

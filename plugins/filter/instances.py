@@ -1,0 +1,274 @@
+# Copyright (c) 2026 ClawDeploy maintainers
+# MIT License (see LICENSE)
+"""The gateway role's instance model: resolve ``gateway_instances`` into derived dicts, and
+check the list field by field before anything on the host changes.
+
+A resolved instance never holds a secret: a provider's ``api_key`` is replaced by
+``api_key_env``, the name of the ``.env`` variable that keeps it. Tasks may therefore loop
+over resolved instances (Ansible prints a loop's items at ``-v``) and only the one
+``no_log`` task that writes the keys reads them, with ``openclaw_provider_keys``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import re
+from typing import Any, Dict, List, Optional
+from urllib.parse import urlparse
+
+from ansible_collections.clawdeploy.openclaw.plugins.filter.gateway_config import (
+    deep_merge,
+    provider_env_name,
+)
+
+# The one instance-name rule: it names a directory, a Compose project and a container.
+NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
+_NAME_RE = re.compile(NAME_PATTERN)
+# OpenClaw versions are release dates, optionally with a pre-release or build suffix.
+_VERSION_RE = re.compile(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})(?:-[0-9A-Za-z.]+)?$")
+# Docker's memory sizes: a number with an optional unit b, k, m or g.
+_MEMORY_RE = re.compile(r"^([0-9]+)([bkmg]?)$", re.IGNORECASE)
+_MEMORY_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+_DOCKER_MIN_MEMORY = 6 * 1024**2
+STATES = ("started", "stopped")
+PORT_MIN = 1024
+PORT_MAX = 65535
+
+
+def _int(value: Any) -> Optional[int]:
+    """``value`` as an int when it is one (or a string of digits), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _public_provider(provider_id: str, spec: Any) -> Any:
+    """A provider spec without its secret: ``api_key`` becomes ``api_key_env``."""
+    if not isinstance(spec, dict):
+        return spec
+    out = {k: v for k, v in spec.items() if k != "api_key"}
+    if spec.get("api_key") or spec.get("api_key_env"):
+        out["api_key_env"] = provider_env_name(provider_id)
+    return out
+
+
+def _resolve_one(raw: Dict[str, Any], defaults: Dict[str, Any]) -> Dict[str, Any]:
+    name = str(raw.get("name", ""))
+    version = str(raw.get("version") or defaults.get("version", ""))
+    port = _int(raw.get("port"))
+    root = str(defaults.get("root", "/opt/openclaw-assistant"))
+    directory = "%s/instances/%s" % (root, name)
+    bind = str(defaults.get("bind_address", "127.0.0.1"))
+    probe_host = "127.0.0.1" if bind in ("0.0.0.0", "::", "") else bind
+    providers = raw.get("providers")
+    if providers is None:
+        providers = defaults.get("providers") or {}
+    return {
+        "name": name,
+        "port": port if port is not None else raw.get("port"),
+        "state": raw.get("state") or "started",
+        "version": version,
+        "image": "%s:%s" % (defaults.get("image_repository", "local/openclaw"), version),
+        "dir": directory,
+        "staging": directory + "/staging",
+        "env_file": directory + "/.env",
+        "project": "openclaw-" + name,
+        "container": "openclaw-gateway-" + name,
+        "history": "%s/releases/%s.json" % (root, name),
+        "probe_url": "http://%s:%s" % (probe_host, port),
+        "url": "http://%s:%s" % (bind, port),
+        "providers": {
+            pid: _public_provider(pid, spec) for pid, spec in sorted(dict(providers).items())
+        }
+        if isinstance(providers, dict)
+        else providers,
+        "default_model": raw.get("default_model", defaults.get("default_model", "")) or "",
+        "config": deep_merge(defaults.get("config") or {}, raw.get("config") or {}),
+        "extra_hosts": list(raw.get("extra_hosts", defaults.get("extra_hosts", [])) or []),
+        "memory_limit": raw.get("memory_limit") or defaults.get("memory_limit", "2g"),
+        "pids_limit": raw.get("pids_limit") or defaults.get("pids_limit", 512),
+    }
+
+
+def openclaw_instances(instances: Any, defaults: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Resolve ``gateway_instances`` (a list of dicts) with the role's defaults.
+
+    ``defaults``: ``version, providers, default_model, config, extra_hosts, memory_limit,
+    pids_limit`` (the ``gateway_*`` values an instance falls back to) and ``root,
+    image_repository, bind_address``. Returns one dict per instance with ``name, port
+    (int), state, version, image, dir, staging, env_file, project, container, history,
+    probe_url, url, providers (no api_key: api_key_env instead), default_model, config,
+    extra_hosts, memory_limit, pids_limit``. Resolving a resolved instance again (for
+    example with another ``version``) gives the same derived fields. Never raises on bad
+    input: ``openclaw_instance_errors`` says what is wrong.
+    """
+    if not isinstance(instances, list):
+        return []
+    return [_resolve_one(raw, defaults or {}) for raw in instances if isinstance(raw, dict)]
+
+
+def openclaw_provider_keys(providers: Any) -> Dict[str, str]:
+    """Map env variable name -> API key for every provider that has a key.
+
+    For the single ``no_log`` task that writes the keys into an instance's ``.env``.
+    """
+    if not isinstance(providers, dict):
+        return {}
+    return {
+        provider_env_name(pid): str(spec["api_key"])
+        for pid, spec in sorted(providers.items())
+        if isinstance(spec, dict) and spec.get("api_key")
+    }
+
+
+def version_problem(version: Any) -> Optional[str]:
+    """Why ``version`` is not an OpenClaw version (a real date ``YYYY.M.D``), or None."""
+    match = _VERSION_RE.match(str(version))
+    if not match:
+        return "must be a release date YYYY.M.D such as 2026.9.6"
+    year, month, day = (int(g) for g in match.groups())
+    try:
+        datetime.date(year, month, day)
+    except ValueError as exc:
+        return "is not a real date (%s); OpenClaw versions are release dates YYYY.M.D" % exc
+    return None
+
+
+def _is_local(url: str) -> bool:
+    """True when ``url``'s host is on this host or a private network (keys optional)."""
+    host = (urlparse(str(url)).hostname or "").lower()
+    if host in ("localhost", "host.docker.internal") or "." not in host:
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host.endswith((".local", ".internal", ".lan"))
+    return address.is_loopback or address.is_private or address.is_link_local
+
+
+def _provider_problems(where: str, providers: Any) -> List[str]:
+    if not isinstance(providers, dict):
+        return ["%s: providers must be a mapping of provider id -> settings" % where]
+    problems = []
+    for pid, spec in sorted(providers.items()):
+        if not isinstance(spec, dict):
+            problems.append(
+                "%s: provider %s must be a mapping (base_url, models, ...)" % (where, pid)
+            )
+            continue
+        if "api_key" in spec:
+            key = spec["api_key"]
+            if not isinstance(key, str) or not key.strip():
+                problems.append(
+                    "%s: provider %s has an empty api_key (got %s): give the provider's key "
+                    "(e.g. from a vault), or remove api_key if the provider needs none"
+                    % (where, pid, "a blank string" if isinstance(key, str) else type(key).__name__)
+                )
+        elif spec.get("api_key_required", not _is_local(spec.get("base_url", ""))):
+            problems.append(
+                "%s: provider %s (%s) has no api_key; a remote provider needs one. Give "
+                "api_key, or set api_key_required: false if it really needs none"
+                % (where, pid, spec.get("base_url", "no base_url"))
+            )
+    return problems
+
+
+def _field_problems(index: int, raw: Any) -> List[str]:
+    if not isinstance(raw, dict):
+        return [
+            "gateway_instances[%d] must be a mapping with name and port (got %r)" % (index, raw)
+        ]
+    name = raw.get("name")
+    where = (
+        "instance %s" % name if isinstance(name, str) and name else "gateway_instances[%d]" % index
+    )
+    problems = []
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        problems.append(
+            "%s: name %r must be 1-40 lowercase letters, digits and '-', starting and ending "
+            "with a letter or digit" % (where, name)
+        )
+    port = _int(raw.get("port"))
+    if port is None or not PORT_MIN <= port <= PORT_MAX:
+        problems.append(
+            "%s: port %r must be an integer from %d to %d"
+            % (where, raw.get("port"), PORT_MIN, PORT_MAX)
+        )
+    if "version" in raw:
+        problem = version_problem(raw["version"])
+        if problem:
+            problems.append("%s: version %r %s" % (where, raw["version"], problem))
+    if raw.get("state", "started") not in STATES:
+        problems.append("%s: state %r must be started or stopped" % (where, raw.get("state")))
+    if "memory_limit" in raw:
+        problems.extend(memory_problems(where, raw["memory_limit"]))
+    if "pids_limit" in raw and (_int(raw["pids_limit"]) or 0) < 16:
+        problems.append(
+            "%s: pids_limit %r must be an integer of at least 16" % (where, raw["pids_limit"])
+        )
+    if "providers" in raw:
+        problems.extend(_provider_problems(where, raw["providers"]))
+    return problems
+
+
+def memory_problems(where: str, value: Any) -> List[str]:
+    """Docker's rule for a memory limit (a size of at least 6m), as a list of messages."""
+    match = _MEMORY_RE.match(str(value))
+    if not match:
+        return ["%s: memory_limit %r must be a size such as 2g or 1536m" % (where, value)]
+    size = int(match.group(1)) * _MEMORY_UNITS[match.group(2).lower()]
+    if size < _DOCKER_MIN_MEMORY:
+        return ["%s: memory_limit %r is below Docker's minimum of 6m" % (where, value)]
+    return []
+
+
+def openclaw_instance_errors(instances: Any, defaults: Dict[str, Any]) -> List[str]:
+    """Every problem of ``gateway_instances``, one message per failing field.
+
+    Each message names the instance, the field, the value received and the rule, e.g.
+    ``instance main: port 22 must be an integer from 1024 to 65535``. ``defaults`` as for
+    ``openclaw_instances`` (its ``version`` and ``providers`` are checked too, since
+    instances fall back to them). Returns an empty list when the list is good.
+    """
+    defaults = defaults or {}
+    if not isinstance(instances, list) or not instances:
+        return [
+            "gateway_instances must list at least one instance, e.g. [{name: main, port: 18789}]"
+        ]
+    problems = []
+    problem = version_problem(defaults.get("version", ""))
+    if problem:
+        problems.append("gateway_openclaw_version %r %s" % (defaults.get("version"), problem))
+    problems.extend(_provider_problems("gateway_providers", defaults.get("providers") or {}))
+    problems.extend(memory_problems("gateway_memory_limit", defaults.get("memory_limit", "2g")))
+    for index, raw in enumerate(instances):
+        problems.extend(_field_problems(index, raw))
+    for field in ("name", "port"):
+        seen: Dict[Any, int] = {}
+        for raw in instances:
+            if isinstance(raw, dict) and raw.get(field) is not None:
+                value = _int(raw[field]) if field == "port" else raw[field]
+                seen[value] = seen.get(value, 0) + 1
+        for value, count in sorted(seen.items(), key=lambda item: str(item[0])):
+            if count > 1:
+                problems.append(
+                    "gateway_instances: %s %s is used by %d instances; each instance needs its own"
+                    % (field, value, count)
+                )
+    return problems
+
+
+class FilterModule:
+    """The gateway role's instance model."""
+
+    def filters(self) -> Dict[str, Any]:
+        return {
+            "openclaw_instances": openclaw_instances,
+            "openclaw_instance_errors": openclaw_instance_errors,
+            "openclaw_provider_keys": openclaw_provider_keys,
+        }
