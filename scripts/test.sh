@@ -34,12 +34,13 @@ pytest -q tests/unit backend_service/tests
 step "images"
 "$here/images.sh"
 
-step "molecule default"
-export CLAWDEPLOY_MOLECULE_LOG="$repo/.cache/logs/molecule-default.log"
-molecule test -s default 2>&1 | tee "$CLAWDEPLOY_MOLECULE_LOG"
-
-step "molecule image_build"
-molecule test -s image_build 2>&1 | tee "$repo/.cache/logs/molecule-image_build.log"
-
-step "molecule lifecycle"
-molecule test -s lifecycle 2>&1 | tee "$repo/.cache/logs/molecule-lifecycle.log"
+# Each scenario's verifier scans its own log (prepare, converge, idempotence and check run
+# at -vvv) for the host's secrets: molecule/shared/plays.py.
+scenario() {
+    step "molecule $1"
+    export CLAWDEPLOY_MOLECULE_LOG="$repo/.cache/logs/molecule-$1.log"
+    molecule test -s "$1" 2>&1 | tee "$CLAWDEPLOY_MOLECULE_LOG"
+}
+scenario default
+scenario image_build
+scenario lifecycle

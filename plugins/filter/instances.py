@@ -33,6 +33,8 @@ _MEMORY_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 _DOCKER_MIN_MEMORY = 6 * 1024**2
 STATES = ("started", "stopped")
 PORT_MIN = 1024
+# Days from here on number maintenance releases of a month (npm has 2026.6.33).
+MAINTENANCE_DAY_MIN = 32
 PORT_MAX = 65535
 
 
@@ -127,11 +129,19 @@ def openclaw_provider_keys(providers: Any) -> Dict[str, str]:
 
 
 def version_problem(version: Any) -> Optional[str]:
-    """Why ``version`` is not an OpenClaw version (a real date ``YYYY.M.D``), or None."""
+    """Why ``version`` is not an OpenClaw version, or None.
+
+    OpenClaw's npm versions are release dates ``YYYY.M.D`` with an optional suffix
+    (``2026.9.6``, ``2026.7.1-beta.2``). A few maintenance releases are numbered past the
+    end of their month (``2026.6.33``..``2026.6.35`` on npm), so a day of 32 or more is
+    accepted with a real month; a day 1..31 must make a real date (``2026.2.30`` does not).
+    """
     match = _VERSION_RE.match(str(version))
     if not match:
         return "must be a release date YYYY.M.D such as 2026.9.6"
     year, month, day = (int(g) for g in match.groups())
+    if day >= MAINTENANCE_DAY_MIN and 1 <= month <= 12:
+        return None
     try:
         datetime.date(year, month, day)
     except ValueError as exc:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import socket
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from urllib import error as urlerror
 from urllib import request as urlrequest
 
@@ -328,14 +328,18 @@ def _probe_gateway_once(
 
 
 def _until(
-    deadline: float, interval: float, attempt: Callable[[], Dict[str, Any]]
+    deadline: float,
+    interval: float,
+    attempt: Callable[[], Dict[str, Any]],
+    retry_on: Iterable[str] = (),
 ) -> Dict[str, Any]:
     end = time.monotonic() + max(deadline, 0.0)
+    retryable = _RETRYABLE | frozenset(retry_on)
     attempts = 0
     while True:
         attempts += 1
         result = attempt()
-        if result["diagnosis"] not in _RETRYABLE or time.monotonic() + interval > end:
+        if result["diagnosis"] not in retryable or time.monotonic() + interval > end:
             result["attempts"] = attempts
             return result
         time.sleep(interval)
@@ -351,6 +355,7 @@ def probe_gateway(
     model: str = "openclaw",
     prompt: str = "ping",
     interval: float = 1.0,
+    retry_on: Iterable[str] = (),
     fetch_fn: Fetch = fetch,
 ) -> Dict[str, Any]:
     """Probe an OpenClaw gateway: ``GET /healthz``, ``GET /readyz``, then ``POST /v1/responses``.
@@ -359,7 +364,11 @@ def probe_gateway(
     :param token: the gateway token (``OPENCLAW_GATEWAY_TOKEN``); never returned or logged.
     :param timeout: seconds for each HTTP request.
     :param deadline: seconds to keep retrying while the gateway is unreachable or not yet
-        live (0: one attempt). Other diagnoses are final at once.
+        live (0: one attempt). Other diagnoses are final at once, but for ``retry_on``.
+    :param interval: seconds between attempts.
+    :param retry_on: diagnoses retried too, e.g. ``["upstream_model_error"]`` right after
+        a provider key was put back: OpenClaw keeps refusing a provider for a cooldown
+        (30 s after one HTTP 401, longer after more) before it calls it again.
     :param responses: also send a real model request; False checks liveness only.
     :param model: the OpenResponses ``model`` field (``openclaw`` or ``openclaw/<agentId>``).
     :returns: ``{"diagnosis", "ok", "http_status", "latency_ms", "fix", "detail",
@@ -372,6 +381,7 @@ def probe_gateway(
         deadline,
         interval,
         lambda: _probe_gateway_once(root, token, timeout, responses, model, prompt, fetch_fn),
+        retry_on,
     )
 
 

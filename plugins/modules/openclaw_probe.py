@@ -77,6 +77,20 @@ options:
     description: Seconds to keep retrying while the target is unreachable; 0 tries once.
     type: float
     default: 0
+  retry_on:
+    description:
+      - Diagnoses to retry as well until O(deadline), e.g. V(upstream_model_error) right after a
+        provider key was put back (OpenClaw refuses a provider for a cooldown after an HTTP 401,
+        30 s after the first).
+    type: list
+    elements: str
+    default: []
+    choices: [auth_failed, backend_unreachable, executor_not_available, network_or_unreachable, ok,
+              responses_endpoint_not_enabled_or_not_found, upstream_model_error]
+  interval:
+    description: Seconds between attempts.
+    type: float
+    default: 1
   fail_on_error:
     description: Fail the task, with the diagnosis and its fix, when the diagnosis is not C(ok).
     type: bool
@@ -169,6 +183,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.clawdeploy.openclaw.plugins.module_utils import dotenv
 from ansible_collections.clawdeploy.openclaw.plugins.module_utils.probe import (
+    DIAGNOSES,
     probe_backend,
     probe_gateway,
 )
@@ -205,6 +220,8 @@ def main() -> None:
             model=dict(type="str", default="openclaw"),
             timeout=dict(type="float", default=60.0),
             deadline=dict(type="float", default=0.0),
+            retry_on=dict(type="list", elements="str", default=[], choices=sorted(DIAGNOSES)),
+            interval=dict(type="float", default=1.0),
             fail_on_error=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
@@ -213,7 +230,11 @@ def main() -> None:
     params = module.params
     if params["target"] == "backend":
         result = probe_backend(
-            params["url"], token, timeout=params["timeout"], deadline=params["deadline"]
+            params["url"],
+            token,
+            timeout=params["timeout"],
+            deadline=params["deadline"],
+            interval=params["interval"],
         )
     else:
         result = probe_gateway(
@@ -223,6 +244,8 @@ def main() -> None:
             deadline=params["deadline"],
             responses=params["responses"],
             model=params["model"],
+            interval=params["interval"],
+            retry_on=params["retry_on"],
         )
     if params["fail_on_error"] and not result["ok"]:
         module.fail_json(

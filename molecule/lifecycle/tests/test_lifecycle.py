@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shlex
 import subprocess
 
+import plays
 import pytest
 import testinfra.utils.ansible_runner
+from plays import changed, said
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts(
@@ -34,32 +35,12 @@ B = os.environ.get("CLAWDEPLOY_LIFECYCLE_TO") or "2026.9.6"
 BROKEN = f"{B}-broken"
 MARKER = f"{INSTANCE}/data/openclaw_workspace/written-under-{A}.txt"
 MARKER_TEXT = f"notes written while OpenClaw {A} ran\n"
-RECAP = re.compile(r"ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
+HOST = testinfra.get_host(f"ansible://{testinfra_hosts[0]}?ansible_inventory={INVENTORY}")
 
 
 def play(playbook: str, *args: str) -> subprocess.CompletedProcess:
-    """Run one of the collection's playbooks against the scenario's host."""
-    path = playbook if playbook.startswith("/") else os.path.join(PROJECT, "playbooks", playbook)
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", NO_COLOR="1", OPENCLAW_VERSION=A)
-    env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(PROJECT, ".cache", "collections"))
-    cmd = ["ansible-playbook", "-i", INVENTORY, path, *args]
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, check=False)
-    print("$", shlex.join(cmd), "-> rc", result.returncode)
-    print(result.stdout[-6000:], result.stderr[-3000:])
-    return result
-
-
-def said(result: subprocess.CompletedProcess) -> str:
-    """The play's output and errors, runs of white space as one space (lines are wrapped)."""
-    return " ".join((result.stdout + result.stderr).split())
-
-
-def changed(result: subprocess.CompletedProcess) -> int:
-    """Number of changed tasks in the play recap (failures make the test fail)."""
-    recaps = RECAP.findall(result.stdout)
-    assert recaps, "no play recap"
-    assert all(int(unreachable) == 0 and int(failed) == 0 for _c, unreachable, failed in recaps)
-    return sum(int(c) for c, _u, _f in recaps)
+    """Run one of the collection's playbooks at version A's pin, verbosely, secrets scanned."""
+    return plays.play(HOST, playbook, *args, env={"OPENCLAW_VERSION": A})
 
 
 def converge(version: str, *args: str) -> subprocess.CompletedProcess:
@@ -301,3 +282,9 @@ def test_restored_instance_serves_and_is_a_stable_point(host, original_token):
     assert responses_ok(host)
     assert host.file(MARKER).content_string == MARKER_TEXT
     assert changed(converge(A)) == 0
+
+
+def test_no_secret_in_the_verbose_scenario_output(host):
+    # Every play above was scanned by plays.play; this covers Molecule's own runs.
+    assert plays.host_secrets(host)
+    plays.assert_scenario_log_clean(host)

@@ -175,9 +175,17 @@ def test_defaults_are_checked_too():
     assert any(e.startswith("gateway_providers: provider s has an empty api_key") for e in errors)
 
 
-@pytest.mark.parametrize("version", ["2026.9.6", "2026.12.31", "2024.2.29", "2026.9.6-beta.1"])
-def test_real_dates_are_versions(version):
+@pytest.mark.parametrize(
+    "version", ["2026.9.6", "2026.12.31", "2024.2.29", "2026.9.6-beta.1", "2026.6.33", "2026.7.35"]
+)
+def test_real_dates_and_maintenance_days_are_versions(version):
+    # npm publishes openclaw 2026.6.33..35 and 2026.7.33..35: days past the month's end.
     assert version_problem(version) is None
+
+
+@pytest.mark.parametrize("version", ["2026.13.33", "2026.0.40", "2026.2.30", "2025.2.29"])
+def test_a_maintenance_day_needs_a_real_month(version):
+    assert "is not a real date" in version_problem(version)
 
 
 def test_the_name_rule_is_the_release_history_rule():

@@ -168,6 +168,48 @@ def test_unreachable_gives_up_at_the_deadline():
     assert 1 < result["attempts"] <= 4
 
 
+COOLDOWN = json.dumps(
+    {
+        "object": "response",
+        "status": "failed",
+        "error": {
+            "code": "api_error",
+            "message": "Authentication failed (provider returned HTTP 401)",
+        },
+    }
+).encode()
+
+
+def test_upstream_errors_are_final_unless_asked_to_retry():
+    fake = gateway((502, JSON, COOLDOWN))
+    result = probe.probe_gateway("http://gw", "t", deadline=5, interval=0.01, fetch_fn=fake)
+    assert (result["diagnosis"], result["attempts"]) == ("upstream_model_error", 1)
+
+
+def test_retry_on_waits_out_a_provider_cooldown():
+    # OpenClaw refuses a provider for 30 s after an HTTP 401, even once the key is right.
+    fake = FakeGateway(
+        {
+            ("GET", "/healthz"): HEALTH_OK,
+            ("GET", "/readyz"): READY_OK,
+            ("POST", "/v1/responses"): [
+                (502, JSON, COOLDOWN),
+                (502, JSON, COOLDOWN),
+                (200, JSON, COMPLETED),
+            ],
+        }
+    )
+    result = probe.probe_gateway(
+        "http://gw",
+        "t",
+        deadline=5,
+        interval=0.01,
+        retry_on=["upstream_model_error"],
+        fetch_fn=fake,
+    )
+    assert (result["diagnosis"], result["attempts"]) == ("ok", 3)
+
+
 def test_auth_failure_is_not_retried():
     fake = gateway((401, JSON, UNAUTHORIZED))
     result = probe.probe_gateway("http://gw", "t", deadline=5, interval=0.01, fetch_fn=fake)
