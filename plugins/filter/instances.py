@@ -33,9 +33,9 @@ _MEMORY_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 _DOCKER_MIN_MEMORY = 6 * 1024**2
 STATES = ("started", "stopped")
 PORT_MIN = 1024
+PORT_MAX = 65535
 # Days from here on number maintenance releases of a month (npm has 2026.6.33).
 MAINTENANCE_DAY_MIN = 32
-PORT_MAX = 65535
 
 
 def _int(value: Any) -> Optional[int]:
