@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Every test: lint (ruff, yamllint, ansible-lint production profile), ansible-test sanity,
-# the collection build, unit tests (modules, filters, backend-service), then the Molecule
+# the collection build, unit tests (modules, filters, backend-service, relay), then the Molecule
 # scenarios on real systemd test hosts: default (the whole stack: create, prepare, converge,
-# idempotence, check mode, verify, destroy) and image_build (the npm build image source).
+# idempotence, check mode, verify, destroy), image_build (the npm build image source) and
+# lifecycle (upgrade, rollback, backup, restore); every play in them runs at -vvv and is
+# scanned for the host's secrets.
 # CLAWDEPLOY_FAST=1 stops after the unit tests (make check).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -27,7 +29,7 @@ step "collection build"
 "$here/check-build.sh"
 
 step "unit tests"
-pytest -q tests/unit backend_service/tests
+pytest -q tests/unit backend_service/tests relay_service/tests
 
 [ "${CLAWDEPLOY_FAST:-0}" = 1 ] && exit 0
 
