@@ -82,6 +82,8 @@ def _resolve_one(raw: Dict[str, Any], defaults: Dict[str, Any]) -> Dict[str, Any
         "project": "openclaw-" + name,
         "container": "openclaw-gateway-" + name,
         "history": "%s/releases/%s.json" % (root, name),
+        "set_aside": "%s/set-aside/%s" % (root, name),
+        "config_file": directory + "/config/openclaw_sidecar.config.json5",
         "probe_url": "http://%s:%s" % (probe_host, port),
         "url": "http://%s:%s" % (bind, port),
         "providers": {
@@ -104,10 +106,10 @@ def openclaw_instances(instances: Any, defaults: Dict[str, Any]) -> List[Dict[st
     pids_limit`` (the ``gateway_*`` values an instance falls back to) and ``root,
     image_repository, bind_address``. Returns one dict per instance with ``name, port
     (int), state, version, image, dir, staging, env_file, project, container, history,
-    probe_url, url, providers (no api_key: api_key_env instead), default_model, config,
-    extra_hosts, memory_limit, pids_limit``. Resolving a resolved instance again (for
-    example with another ``version``) gives the same derived fields. Never raises on bad
-    input: ``openclaw_instance_errors`` says what is wrong.
+    set_aside, config_file, probe_url, url, providers (no api_key: api_key_env instead),
+    default_model, config, extra_hosts, memory_limit, pids_limit``. Resolving a resolved
+    instance again (for example with another ``version``) gives the same derived fields.
+    Never raises on bad input: ``openclaw_instance_errors`` says what is wrong.
     """
     if not isinstance(instances, list):
         return []

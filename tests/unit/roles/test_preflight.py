@@ -20,7 +20,7 @@ GOOD = {
 }
 
 
-def run_role(tmp_path: Path, variables: dict, tasks_from: str | None = "preflight.yml"):
+def run_role(tmp_path: Path, variables: dict, tasks_from: str | None = "preflight/deploy.yml"):
     include = {"name": "clawdeploy.openclaw.gateway"}
     if tasks_from:
         include["tasks_from"] = tasks_from

@@ -44,6 +44,8 @@ def test_resolved_instance_has_every_derived_name():
     assert main["env_file"] == "/opt/oc/instances/main/.env"
     assert main["staging"] == "/opt/oc/instances/main/staging"
     assert main["history"] == "/opt/oc/releases/main.json"
+    assert main["set_aside"] == "/opt/oc/set-aside/main"
+    assert main["config_file"] == "/opt/oc/instances/main/config/openclaw_sidecar.config.json5"
     assert (main["project"], main["container"]) == ("openclaw-main", "openclaw-gateway-main")
     assert main["probe_url"] == "http://127.0.0.1:18789"  # 0.0.0.0 is probed on loopback
     assert main["url"] == "http://0.0.0.0:18789"
