@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from clawdeploy_backend import gateway_probe
 
-# DESIGN.md, "Diagnosis taxonomy": the codes every part of the collection reports.
+# docs/architecture.md, "Probe taxonomy": the codes every part of the collection reports.
 TAXONOMY = (
     "ok",
     "auth_failed",

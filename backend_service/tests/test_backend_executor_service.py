@@ -11,12 +11,12 @@ from pydantic import ValidationError
 
 from backend_helpers import CheckedClient
 from clawdeploy_backend.audit import AuditLog
-from clawdeploy_backend.executor_schemas import JobFields, JobInfo
 from clawdeploy_backend.main import create_app
-from clawdeploy_backend.services.executor import ExecutorService
-from clawdeploy_backend.services.executor_jobs import Job, JobStore
-from clawdeploy_backend.services.executor_policy import ExecutorError, resolve_workdir
-from clawdeploy_backend.services.executor_proc import run_process
+from clawdeploy_backend.services.executor.jobs import Job, JobStore
+from clawdeploy_backend.services.executor.policy import ExecutorError, resolve_workdir
+from clawdeploy_backend.services.executor.proc import run_process
+from clawdeploy_backend.services.executor.schemas import JobFields, JobInfo
+from clawdeploy_backend.services.executor.service import ExecutorService
 from clawdeploy_backend.services.stability import MemoryGuard
 from clawdeploy_backend.settings import Settings
 from clawdeploy_backend.store import Store

@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from backend_helpers import csrf_of, login
-from clawdeploy_backend import webauth
+from clawdeploy_backend.auth import web_session
 
 PAGES = ["/web/status", "/web/models"]
 
@@ -34,7 +34,7 @@ def test_login_sets_a_strict_httponly_session_cookie(client, api_token, settings
     assert response.status_code == 303
     assert response.headers["location"] == "/web/models"
     cookies = response.headers.get_list("set-cookie")
-    [session] = [c for c in cookies if c.startswith(f"{webauth.SESSION_COOKIE}=")]
+    [session] = [c for c in cookies if c.startswith(f"{web_session.SESSION_COOKIE}=")]
     attributes = {a.strip().lower() for a in session.split(";")}
     assert "httponly" in attributes
     assert "samesite=strict" in attributes
@@ -69,7 +69,7 @@ def test_wrong_token_is_403_and_creates_no_session(client, settings):
     response = login(client, "not-the-token")
     assert response.status_code == 403
     assert 'id="login-error"' in response.text
-    assert webauth.SESSION_COOKIE not in response.headers.get("set-cookie", "")
+    assert web_session.SESSION_COOKIE not in response.headers.get("set-cookie", "")
     assert client.get("/web/status", follow_redirects=False).status_code == 303
     assert '"outcome": "auth_failed"' in settings.audit_log_path.read_text()
 
@@ -78,7 +78,7 @@ def test_login_compares_in_constant_time(client, api_token, monkeypatch):
     calls = []
     real = hmac.compare_digest
     monkeypatch.setattr(
-        webauth.hmac, "compare_digest", lambda a, b: calls.append((a, b)) or real(a, b)
+        web_session.hmac, "compare_digest", lambda a, b: calls.append((a, b)) or real(a, b)
     )
     assert login(client, api_token).status_code == 303
     assert (api_token.encode(), api_token.encode()) in calls
@@ -126,7 +126,7 @@ def test_next_is_never_an_open_redirect(client, api_token, target):
 
 def test_logout_needs_csrf_and_ends_the_session(web_client):
     page = web_client.get("/web/status")
-    cookie = web_client.cookies.get(webauth.SESSION_COOKIE)
+    cookie = web_client.cookies.get(web_session.SESSION_COOKIE)
     forged = web_client.post("/web/logout", data={"csrf_token": "forged"}, follow_redirects=False)
     assert forged.status_code == 403
     assert web_client.get("/web/status").status_code == 200
@@ -136,12 +136,12 @@ def test_logout_needs_csrf_and_ends_the_session(web_client):
     assert response.status_code == 303 and response.headers["location"] == "/web/login"
     assert web_client.get("/web/status", follow_redirects=False).status_code == 303
     # The old cookie is dead on the server, not only deleted in this browser.
-    web_client.cookies.set(webauth.SESSION_COOKIE, cookie, path="/web")
+    web_client.cookies.set(web_session.SESSION_COOKIE, cookie, path="/web")
     assert web_client.get("/web/status", follow_redirects=False).status_code == 303
 
 
 def test_forged_session_cookie_is_ignored(client):
-    client.cookies.set(webauth.SESSION_COOKIE, "made-up", path="/web")
+    client.cookies.set(web_session.SESSION_COOKIE, "made-up", path="/web")
     assert client.get("/web/models", follow_redirects=False).status_code == 303
 
 

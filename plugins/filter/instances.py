@@ -21,10 +21,15 @@ from ansible_collections.clawdeploy.openclaw.plugins.filter.gateway_config impor
     deep_merge,
     provider_env_name,
 )
+from ansible_collections.clawdeploy.openclaw.plugins.module_utils.names import (
+    INSTANCE_NAME_PATTERN,
+    INSTANCE_NAME_RULE,
+    instance_name_problem,
+)
 
 # The one instance-name rule: it names a directory, a Compose project and a container.
-NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
-_NAME_RE = re.compile(NAME_PATTERN)
+# The one instance-name rule of the collection (module_utils/names.py), re-exported.
+NAME_PATTERN = INSTANCE_NAME_PATTERN
 # OpenClaw versions are release dates, optionally with a pre-release or build suffix.
 _VERSION_RE = re.compile(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})(?:-[0-9A-Za-z.]+)?$")
 # Docker's memory sizes: a number with an optional unit b, k, m or g.
@@ -200,11 +205,8 @@ def _field_problems(index: int, raw: Any) -> List[str]:
         "instance %s" % name if isinstance(name, str) and name else "gateway_instances[%d]" % index
     )
     problems = []
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        problems.append(
-            "%s: name %r must be 1-40 lowercase letters, digits and '-', starting and ending "
-            "with a letter or digit" % (where, name)
-        )
+    if instance_name_problem(name) is not None:
+        problems.append("%s: name %r must be %s" % (where, name, INSTANCE_NAME_RULE))
     port = _int(raw.get("port"))
     if port is None or not PORT_MIN <= port <= PORT_MAX:
         problems.append(

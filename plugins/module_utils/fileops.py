@@ -4,9 +4,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
+import tempfile
+from typing import BinaryIO, Iterator, Optional, Tuple
 
 
 def fsync_dir(directory: str) -> None:
@@ -36,3 +39,58 @@ def remove(path: str) -> None:
         shutil.rmtree(path)
     else:
         os.unlink(path)
+
+
+def inside(path: str, directory: str) -> Optional[str]:
+    """``path`` relative to ``directory`` when it is inside it (``"."`` when it is it).
+
+    Both are resolved first (symlinks followed), so a link cannot hide an escape.
+    Returns None when ``path`` is outside ``directory``.
+    """
+    real_path = os.path.realpath(path)
+    real_dir = os.path.realpath(directory)
+    if real_path == real_dir:
+        return "."
+    if real_path.startswith(real_dir.rstrip("/") + "/"):
+        return os.path.relpath(real_path, real_dir).replace(os.sep, "/")
+    return None
+
+
+@contextlib.contextmanager
+def atomic_file(
+    path: str, mode: int = 0o600, owner: Optional[Tuple[int, int]] = None
+) -> Iterator[BinaryIO]:
+    """Open a binary handle whose content replaces ``path`` atomically on success.
+
+    A temporary file in the same directory is created 0600, given ``owner`` (a (uid, gid)
+    pair, when given) and ``mode`` before any data is written, and on a clean exit of the
+    ``with`` block flushed to disk, renamed over ``path`` and the directory synced:
+    readers see the old or the new content, never a partial one, and a crash keeps one of
+    the two. On an exception (re-raised) the temporary file is removed and ``path`` is
+    untouched. Raises OSError.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp_path = tempfile.mkstemp(
+        prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory
+    )
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            if owner is not None:
+                os.fchown(handle.fileno(), *owner)
+            os.fchmod(handle.fileno(), mode)  # after chown, which clears set-id bits
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_path, path)
+    finally:
+        if os.path.exists(tmp_path):
+            os.unlink(tmp_path)
+    fsync_dir(directory)
+
+
+def atomic_write(
+    path: str, data: bytes, mode: int = 0o600, owner: Optional[Tuple[int, int]] = None
+) -> None:
+    """Replace ``path`` with ``data`` atomically (see :func:`atomic_file`)."""
+    with atomic_file(path, mode, owner) as handle:
+        handle.write(data)

@@ -6,7 +6,7 @@ One implementation shared by the ``openclaw_probe`` module, the status playbook 
 backend-service (which imports this file through a symlink), so every place reports the
 same diagnosis for the same situation. Stdlib only: it runs on managed hosts (Python 3.8+).
 
-Diagnoses (DESIGN.md, "Diagnosis taxonomy"); ``DIAGNOSES`` maps each to its one-line fix:
+Diagnoses (docs/architecture.md, "Probe taxonomy"); ``DIAGNOSES`` maps each to its one-line fix:
 
 * ``ok``: the gateway answered ``POST /v1/responses`` with a completed response.
 * ``auth_failed``: the gateway refused our token (HTTP 401 whose body is
@@ -236,6 +236,69 @@ def _responses_body(model: str, prompt: str) -> bytes:
     ).encode("utf-8")
 
 
+def _failing_checks(base_url: str, timeout: float, fetch_fn: Fetch) -> List[str]:
+    """The gateway's failing readiness checks (``GET /readyz`` ``failing``); [] when it
+    does not say."""
+    try:
+        _status, ctype, body = fetch_fn(
+            "GET", base_url + "/readyz", {"Accept": "application/json"}, None, timeout
+        )
+    except Unreachable:
+        return []
+    ready = _json(ctype, body)
+    if isinstance(ready, dict) and isinstance(ready.get("failing"), list):
+        return [str(f) for f in ready["failing"]]
+    return []
+
+
+def _probe_responses(
+    base_url: str,
+    token: str,
+    timeout: float,
+    model: str,
+    prompt: str,
+    fetch_fn: Fetch,
+    seen: Dict[str, Any],
+) -> Dict[str, Any]:
+    """The result of one ``POST /v1/responses`` on a live gateway; ``seen`` (health,
+    failing) is carried into it."""
+    headers = {
+        "Authorization": "Bearer " + token,
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+    }
+    start = time.monotonic()
+    try:
+        status, ctype, body = fetch_fn(
+            "POST", base_url + "/v1/responses", headers, _responses_body(model, prompt), timeout
+        )
+    except Unreachable as exc:
+        elapsed = int((time.monotonic() - start) * 1000)
+        if exc.timed_out:
+            return _result(
+                "upstream_model_error",
+                latency_ms=elapsed,
+                detail="the gateway is live but its model request took over %g s" % timeout,
+                **seen,
+            )
+        return _result(
+            "network_or_unreachable",
+            latency_ms=elapsed,
+            detail="POST /v1/responses: %s" % exc.reason,
+            **seen,
+        )
+    elapsed = int((time.monotonic() - start) * 1000)
+    diagnosis, detail, reply = classify_responses(status, ctype, body)
+    return _result(
+        diagnosis,
+        http_status=status,
+        latency_ms=elapsed,
+        reply=reply,
+        detail=mask(detail, [token]),
+        **seen,
+    )
+
+
 def _probe_gateway_once(
     base_url: str,
     token: Optional[str],
@@ -266,65 +329,12 @@ def _probe_gateway_once(
             latency_ms=health_ms,
             health=health,
         )
-    failing: List[str] = []
-    try:
-        rstatus, rctype, rbody = fetch_fn(
-            "GET", base_url + "/readyz", {"Accept": "application/json"}, None, timeout
-        )
-        ready = _json(rctype, rbody)
-        if isinstance(ready, dict) and isinstance(ready.get("failing"), list):
-            failing = [str(f) for f in ready["failing"]]
-    except Unreachable:
-        pass
+    seen = dict(health=health, failing=_failing_checks(base_url, timeout, fetch_fn))
     if not responses:
-        return _result(
-            "ok", http_status=status, latency_ms=health_ms, health=health, failing=failing
-        )
+        return _result("ok", http_status=status, latency_ms=health_ms, **seen)
     if not token:
-        return _result(
-            "auth_failed",
-            detail="no gateway token given to the probe",
-            health=health,
-            failing=failing,
-        )
-    headers = {
-        "Authorization": "Bearer " + token,
-        "Content-Type": "application/json",
-        "Accept": "application/json",
-    }
-    start = time.monotonic()
-    try:
-        rstatus, rctype, rbody = fetch_fn(
-            "POST", base_url + "/v1/responses", headers, _responses_body(model, prompt), timeout
-        )
-    except Unreachable as exc:
-        elapsed = int((time.monotonic() - start) * 1000)
-        if exc.timed_out:
-            return _result(
-                "upstream_model_error",
-                latency_ms=elapsed,
-                health=health,
-                failing=failing,
-                detail="the gateway is live but its model request took over %g s" % timeout,
-            )
-        return _result(
-            "network_or_unreachable",
-            latency_ms=elapsed,
-            health=health,
-            failing=failing,
-            detail="POST /v1/responses: %s" % exc.reason,
-        )
-    elapsed = int((time.monotonic() - start) * 1000)
-    diagnosis, detail, reply = classify_responses(rstatus, rctype, rbody)
-    return _result(
-        diagnosis,
-        http_status=rstatus,
-        latency_ms=elapsed,
-        health=health,
-        failing=failing,
-        reply=reply,
-        detail=mask(detail, [token]),
-    )
+        return _result("auth_failed", detail="no gateway token given to the probe", **seen)
+    return _probe_responses(base_url, token, timeout, model, prompt, fetch_fn, seen)
 
 
 def _until(

@@ -33,12 +33,10 @@ from __future__ import annotations
 import copy
 import datetime
 import json
-import os
 import re
-import tempfile
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.clawdeploy.openclaw.plugins.module_utils import fileops
+from ansible_collections.clawdeploy.openclaw.plugins.module_utils import fileops, names
 
 SCHEMA = 1
 FILE_MODE = 0o600
@@ -58,7 +56,6 @@ VERSION_RE = re.compile(
     r"(?P<year>[0-9]{4})\.(?P<month>[1-9][0-9]?)\.(?P<day>[1-9][0-9]?)(?:-[0-9A-Za-z.]+)?\Z"
 )
 SHA256_RE = re.compile(r"[0-9a-f]{64}\Z")
-INSTANCE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
 History = Dict[str, Any]
 Release = Dict[str, Any]
@@ -97,12 +94,10 @@ def validate_sha256(value: str, what: str = "config_sha256") -> None:
 
 
 def validate_instance(instance: str) -> None:
-    """Raise ReleaseError unless ``instance`` is a usable instance name."""
-    if not isinstance(instance, str) or not INSTANCE_RE.match(instance):
-        raise ReleaseError(
-            "instance %r is not a valid instance name: use letters, digits, '_', '.' and "
-            "'-', starting with a letter or digit" % (instance,)
-        )
+    """Raise ReleaseError unless ``instance`` follows the instance-name rule (``names.py``)."""
+    problem = names.instance_name_problem(instance)
+    if problem is not None:
+        raise ReleaseError(problem)
 
 
 def _check_history(history: Any, path: str) -> None:
@@ -207,24 +202,10 @@ def dumps(history: History) -> str:
 
 
 def write(path: str, history: History) -> None:
-    """Replace ``path`` atomically with ``history``; the file is mode 0600 at all times.
-
-    A temporary file in the same directory is written, flushed to disk, then renamed
-    over ``path``, so readers see the old or the new history, never a partial one.
+    """Replace ``path`` atomically with ``history``; the file is mode 0600 at all times
+    (``fileops.atomic_write``: readers see the old or the new history, never a partial one).
     """
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp_path = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), FILE_MODE)
-            handle.write(dumps(history).encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_path, path)
-    finally:
-        if os.path.exists(tmp_path):
-            os.unlink(tmp_path)
-    fileops.fsync_dir(directory)
+    fileops.atomic_write(path, dumps(history).encode("utf-8"), FILE_MODE)
 
 
 # --- queries ----------------------------------------------------------------------------
@@ -301,17 +282,8 @@ def referenced_images(history: History) -> List[str]:
 # --- operations (return modified copies) ------------------------------------------------
 
 
-def utcnow() -> datetime.datetime:
-    """Current UTC time without microseconds (patched by tests)."""
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-
-
-def _timestamp(now: datetime.datetime) -> str:
-    return now.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _new_id(history: History, version: str, now: datetime.datetime) -> str:
-    base = "%s-%s" % (now.astimezone(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ"), version)
+    base = "%s-%s" % (names.utc_stamp(now), version)
     candidate = base
     counter = 1
     while find(history, candidate) is not None:
@@ -371,14 +343,14 @@ def record(
     old = current(new)
     if matches(old, version, image_id, config_sha256):
         return new, old, False
-    now = now or utcnow()
+    now = now or names.utcnow()
     release = {
         "id": _new_id(new, version, now),
         "version": version,
         "image": image,
         "image_id": image_id,
         "config_sha256": config_sha256,
-        "deployed_at": _timestamp(now),
+        "deployed_at": names.utc_iso(now),
         "backup_path": backup_path,
         "status": "active",
         "note": note,

@@ -10,8 +10,8 @@ directory on the same file system, for example ``<instance>/staging/next``), so 
 time the gateway is down holds only what must happen while it is stopped:
 
 1. stop the gateway container (when it runs);
-2. move each live entry that a staged entry replaces into ``aside`` (a rename; nothing is
-   deleted) and, with ``snapshot``, copy every other entry there too, so ``aside`` holds
+2. move each live entry that a staged entry replaces into ``set_aside_dir`` (a rename; nothing
+   is deleted) and, with ``snapshot``, copy every other entry there too, so it holds
    the whole stopped instance (a quiesced copy: SQLite files are never copied live). The
    bulk of that copy is made before step 1 while the gateway serves, and only what
    changed since is copied again here (``mirror.py``);
@@ -21,7 +21,7 @@ time the gateway is down holds only what must happen while it is stopped:
 
 When step 2 or 3 fails, the moves made so far are undone in reverse order, the copies
 removed, and a gateway that ran is started again as it was; :class:`SwitchError` says so
-(``undone=True``). When step 4 fails, the instance is left switched and ``aside`` holds
+(``undone=True``). When step 4 fails, the instance is left switched and ``set_aside_dir`` holds
 what it replaced (``undone=False``): the caller switches back from it.
 
 Docker is reached through a :class:`Runtime` the caller provides (the module runs the
@@ -36,16 +36,17 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from ansible_collections.clawdeploy.openclaw.plugins.module_utils import fileops, mirror
 
-ASIDE_MODE = 0o700
+SET_ASIDE_MODE = 0o700
 
 
 class SwitchError(Exception):
-    """The switch failed. ``undone`` tells whether the instance is back as it was."""
+    """The switch failed. ``undone`` tells whether the instance is back as it was;
+    ``set_aside_dir`` (or None) holds what was already moved out of the instance."""
 
-    def __init__(self, message: str, undone: bool, aside: Optional[str] = None):
+    def __init__(self, message: str, undone: bool, set_aside_dir: Optional[str] = None):
         super().__init__(message)
         self.undone = undone
-        self.aside = aside
+        self.set_aside_dir = set_aside_dir
 
 
 class Runtime:
@@ -77,14 +78,9 @@ def _names(directory: str, exclude: Iterable[str]) -> List[str]:
     return sorted(name for name in os.listdir(directory) if name not in skip)
 
 
-def _inside(path: str, directory: str) -> bool:
-    path, directory = os.path.realpath(path), os.path.realpath(directory)
-    return path == directory or path.startswith(directory.rstrip("/") + "/")
-
-
 def plan(
     live: str,
-    aside: str,
+    set_aside_dir: str,
     staged: Optional[str] = None,
     snapshot: bool = False,
     exclude: Iterable[str] = (),
@@ -93,24 +89,27 @@ def plan(
     """What a switch of the instance directory ``live`` would do, checked before it starts.
 
     Returns ``{"put_live": [...], "move_aside": [...], "copy": [...]}``: the top-level
-    names of ``staged`` that go live, the live names they replace (moved into ``aside``),
-    and, with ``snapshot``, the other live names that are copied into ``aside``. Names in
-    ``exclude`` (for example ``staging``) are never touched. Raises SwitchError (with
-    ``undone=True``: nothing was touched) with what to fix; ``check_parent=False`` skips
-    the check that the parent of ``aside`` exists (check mode, when it would be made).
+    names of ``staged`` that go live, the live names they replace (moved into
+    ``set_aside_dir``), and, with ``snapshot``, the other live names that are copied into
+    ``set_aside_dir``. Names in ``exclude`` (for example ``staging``) are never touched.
+    Raises SwitchError (with ``undone=True``: nothing was touched) with what to fix;
+    ``check_parent=False`` skips the check that the parent of ``set_aside_dir`` exists
+    (check mode, when it would be made).
     """
     exclude = list(exclude)
     if not os.path.isdir(live):
         raise SwitchError("the instance directory %s does not exist" % live, undone=True)
-    if os.path.lexists(aside):
+    if os.path.lexists(set_aside_dir):
         raise SwitchError(
             "%s already exists (left by an interrupted switch?); look at it, move it away, "
-            "then run again" % aside,
+            "then run again" % set_aside_dir,
             undone=True,
         )
-    parent = os.path.dirname(os.path.abspath(aside))
+    parent = os.path.dirname(os.path.abspath(set_aside_dir))
     if check_parent and not os.path.isdir(parent):
-        raise SwitchError("the parent directory %s of %s does not exist" % (parent, aside), True)
+        raise SwitchError(
+            "the parent directory %s of %s does not exist" % (parent, set_aside_dir), True
+        )
     put_live: List[str] = []
     if staged is not None:
         if not os.path.isdir(staged):
@@ -128,8 +127,8 @@ def plan(
     move_aside = [name for name in put_live if name in present]
     copy = [name for name in present if name not in put_live] if snapshot else []
     for name in move_aside + copy:
-        for path, what in ((aside, "aside"), (staged, "staged")):
-            if path is not None and _inside(path, os.path.join(live, name)):
+        for path, what in ((set_aside_dir, "aside"), (staged, "staged")):
+            if path is not None and fileops.inside(path, os.path.join(live, name)) is not None:
                 raise SwitchError(
                     "%s directory %s lies inside %s, which the switch moves or copies; "
                     "exclude %s or use another directory" % (what, path, name, name),
@@ -156,7 +155,7 @@ class _Clock:
 
 
 def _undo(
-    aside: str,
+    set_aside_dir: str,
     journal: List[Tuple[str, str, str]],
     runtime: Runtime,
     was_running: bool,
@@ -172,8 +171,8 @@ def _undo(
         except OSError as exc:
             problems.append("%s %s back: %s" % (action, target, exc))
     try:
-        if os.path.isdir(aside) and not os.listdir(aside):
-            os.rmdir(aside)
+        if os.path.isdir(set_aside_dir) and not os.listdir(set_aside_dir):
+            os.rmdir(set_aside_dir)
     except OSError:
         pass
     if was_running and not problems:
@@ -184,9 +183,111 @@ def _undo(
     return problems
 
 
+def _precopy(
+    live: str,
+    set_aside_dir: str,
+    runtime: Runtime,
+    todo: Dict[str, List[str]],
+    journal: List[Tuple[str, str, str]],
+) -> Tuple[Dict[str, mirror.Index], List[str]]:
+    """Make ``set_aside_dir`` and, while the gateway still serves, the bulk copy of the
+    snapshot (``mirror.py``). Returns (copy records by name, precopy problems).
+    Raises SwitchError; on failure what was made is removed again."""
+    records: Dict[str, mirror.Index] = {}
+    problems: List[str] = []
+    try:
+        os.mkdir(set_aside_dir, SET_ASIDE_MODE)
+        os.chmod(set_aside_dir, SET_ASIDE_MODE)
+        for name in todo["copy"]:
+            # Journaled first: a copy that failed half-way is removed by the undo too.
+            journal.append(("copy", os.path.join(live, name), os.path.join(set_aside_dir, name)))
+            records[name], problem = mirror.precopy(journal[-1][1], journal[-1][2], runtime.copy)
+            if problem:
+                problems.append(problem)
+    except Exception as exc:  # noqa: BLE001 - nothing stopped yet
+        left = _undo(set_aside_dir, journal, runtime, was_running=False)
+        raise SwitchError(
+            "copying %s before the switch failed (%s)%s; nothing was changed"
+            % (live, exc, " and could not be cleaned up: %s" % "; ".join(left) if left else ""),
+            undone=not left,
+            set_aside_dir=set_aside_dir,
+        ) from exc
+    return records, problems
+
+
+def _swap_files(
+    live: str,
+    set_aside_dir: str,
+    staged: Optional[str],
+    todo: Dict[str, List[str]],
+    records: Dict[str, mirror.Index],
+    journal: List[Tuple[str, str, str]],
+    runtime: Runtime,
+) -> None:
+    """With the gateway stopped: move the replaced entries aside, make the snapshot copy
+    exact, rename the staged entries live. Raises OSError (the caller undoes)."""
+    for name in todo["move_aside"]:
+        step = ("move", os.path.join(live, name), os.path.join(set_aside_dir, name))
+        _rename(step[1], step[2])
+        journal.append(step)
+    for name in todo["copy"]:  # the gateway has stopped: now the copy is made exact
+        source, target = os.path.join(live, name), os.path.join(set_aside_dir, name)
+        mirror.resync(source, target, records[name], runtime.copy)
+    for name in todo["put_live"]:
+        step = ("move", os.path.join(staged or "", name), os.path.join(live, name))
+        _rename(step[1], step[2])
+        journal.append(step)
+    if staged is not None and not os.listdir(staged):
+        os.rmdir(staged)  # emptied: it must not block the next switch
+    fileops.fsync_dir(live)
+    fileops.fsync_dir(set_aside_dir)
+
+
+def _swap_or_undo(
+    live: str,
+    set_aside_dir: str,
+    staged: Optional[str],
+    todo: Dict[str, List[str]],
+    records: Dict[str, mirror.Index],
+    journal: List[Tuple[str, str, str]],
+    runtime: Runtime,
+    was_running: bool,
+) -> None:
+    """:func:`_swap_files`; on failure undo the journal and raise SwitchError."""
+    try:
+        _swap_files(live, set_aside_dir, staged, todo, records, journal, runtime)
+    except Exception as exc:  # noqa: BLE001 - undone, then reported
+        problems = _undo(set_aside_dir, journal, runtime, was_running)
+        if problems:
+            raise SwitchError(
+                "the switch of %s failed (%s) and could NOT be fully undone: %s. The entries "
+                "already moved are in %s" % (live, exc, "; ".join(problems), set_aside_dir),
+                undone=False,
+                set_aside_dir=set_aside_dir,
+            ) from exc
+        again = " and the gateway was started again" if was_running else ""
+        raise SwitchError(
+            "the switch of %s failed (%s); nothing was changed%s" % (live, exc, again),
+            undone=True,
+        ) from exc
+
+
+def _run_after_start(live: str, set_aside_dir: str, after_start: Callable[[], Any]) -> Any:
+    """``after_start()``; a failure is a SwitchError that keeps ``set_aside_dir``."""
+    try:
+        return after_start()
+    except Exception as exc:  # noqa: BLE001 - switched and started; the set-aside is kept
+        raise SwitchError(
+            "%s was switched and started, but the step after the start failed: %s. The "
+            "stopped instance it replaced is in %s" % (live, exc, set_aside_dir),
+            undone=False,
+            set_aside_dir=set_aside_dir,
+        ) from exc
+
+
 def switch(
     live: str,
-    aside: str,
+    set_aside_dir: str,
     runtime: Runtime,
     staged: Optional[str] = None,
     snapshot: bool = False,
@@ -196,118 +297,58 @@ def switch(
 ) -> Dict[str, Any]:
     """Switch the instance directory ``live`` (see the module docstring for the steps).
 
-    ``aside`` (a new directory, mode 0700) receives the live entries that ``staged``'s
-    top-level entries replace and, with ``snapshot``, copies of every other entry (not
-    ``exclude``). ``start`` starts the gateway afterwards (``runtime.up()``);
-    ``after_start`` runs once it was started (for example: archive ``aside`` while the new
-    gateway boots) and its return value is returned as ``after_start``.
+    ``set_aside_dir`` (a new directory, mode 0700) receives the live entries that
+    ``staged``'s top-level entries replace and, with ``snapshot``, copies of every other
+    entry (not ``exclude``). ``start`` starts the gateway afterwards (``runtime.up()``);
+    ``after_start`` runs once it was started (for example: archive ``set_aside_dir``
+    while the new gateway boots) and its return value is returned as ``after_start``.
 
-    Returns ``{"was_running": bool, "started": bool, "aside": str, "put_live": [...],
-    "move_aside": [...], "copy": [...], "after_start": Any, "precopy_problems": [str],
-    "timings": {"precopy", "stop", "files", "start", "after_start": seconds}, "window":
-    seconds}``, where ``window`` is the time from the stop request to the return of
-    ``runtime.up()`` (the gateway is down at least that long, plus its own start) and
-    ``precopy_problems`` what the copy made while the gateway served complained about
-    (repaired after the stop). Raises SwitchError.
+    Returns ``{"was_running": bool, "started": bool, "set_aside_dir": str, "put_live":
+    [...], "move_aside": [...], "copy": [...], "after_start": Any, "precopy_problems":
+    [str], "timings": {"precopy", "stop", "files", "start", "after_start": seconds},
+    "window": seconds}``, where ``window`` is the time from the stop request to the
+    return of ``runtime.up()`` (the gateway is down at least that long, plus its own
+    start) and ``precopy_problems`` what the copy made while the gateway served
+    complained about (repaired after the stop). Raises SwitchError.
     """
-    todo = plan(live, aside, staged, snapshot, exclude)
+    todo = plan(live, set_aside_dir, staged, snapshot, exclude)
     clock = _Clock()
     journal: List[Tuple[str, str, str]] = []
-    records: Dict[str, mirror.Index] = {}
-    precopy_problems: List[str] = []
-    try:
-        os.mkdir(aside, ASIDE_MODE)
-        os.chmod(aside, ASIDE_MODE)
-        # While the gateway still serves: the bulk of the snapshot (mirror.py).
-        for name in todo["copy"]:
-            # Journaled first: a copy that failed half-way is removed by the undo too.
-            journal.append(("copy", os.path.join(live, name), os.path.join(aside, name)))
-            records[name], problem = mirror.precopy(journal[-1][1], journal[-1][2], runtime.copy)
-            if problem:
-                precopy_problems.append(problem)
-    except Exception as exc:  # noqa: BLE001 - nothing stopped yet
-        problems = _undo(aside, journal, runtime, was_running=False)
-        raise SwitchError(
-            "copying %s before the switch failed (%s)%s; nothing was changed"
-            % (
-                live,
-                exc,
-                " and could not be cleaned up: %s" % "; ".join(problems) if problems else "",
-            ),
-            undone=not problems,
-            aside=aside,
-        ) from exc
+    records, precopy_problems = _precopy(live, set_aside_dir, runtime, todo, journal)
     clock.lap("precopy")
     was_running = runtime.running()
     if was_running:
         try:
             runtime.stop()
         except Exception as exc:  # noqa: BLE001 - any engine error ends the switch here
-            _undo(aside, journal, runtime, was_running=False)
+            _undo(set_aside_dir, journal, runtime, was_running=False)
             raise SwitchError("stopping the gateway failed: %s" % exc, undone=True) from exc
     clock.lap("stop")
-    try:
-        for name in todo["move_aside"]:
-            step = ("move", os.path.join(live, name), os.path.join(aside, name))
-            _rename(step[1], step[2])
-            journal.append(step)
-        for name in todo["copy"]:  # the gateway has stopped: now the copy is made exact
-            source, target = os.path.join(live, name), os.path.join(aside, name)
-            mirror.resync(source, target, records[name], runtime.copy)
-        for name in todo["put_live"]:
-            step = ("move", os.path.join(staged or "", name), os.path.join(live, name))
-            _rename(step[1], step[2])
-            journal.append(step)
-        if staged is not None and not os.listdir(staged):
-            os.rmdir(staged)  # emptied: it must not block the next switch
-        fileops.fsync_dir(live)
-        fileops.fsync_dir(aside)
-    except Exception as exc:  # noqa: BLE001 - undone, then reported
-        problems = _undo(aside, journal, runtime, was_running)
-        if problems:
-            raise SwitchError(
-                "the switch of %s failed (%s) and could NOT be fully undone: %s. The entries "
-                "already moved are in %s" % (live, exc, "; ".join(problems), aside),
-                undone=False,
-                aside=aside,
-            ) from exc
-        again = " and the gateway was started again" if was_running else ""
-        raise SwitchError(
-            "the switch of %s failed (%s); nothing was changed%s" % (live, exc, again),
-            undone=True,
-        ) from exc
+    _swap_or_undo(live, set_aside_dir, staged, todo, records, journal, runtime, was_running)
     clock.lap("files")
     started = False
     if start:
         try:
             runtime.up()
-        except Exception as exc:  # noqa: BLE001 - the caller switches back from aside
+        except Exception as exc:  # noqa: BLE001 - the caller switches back from the set-aside
             raise SwitchError(
                 "the switched instance %s did not start: %s. What it replaced is in %s"
-                % (live, exc, aside),
+                % (live, exc, set_aside_dir),
                 undone=False,
-                aside=aside,
+                set_aside_dir=set_aside_dir,
             ) from exc
         started = True
     clock.lap("start")
     window = round(sum(v for k, v in clock.timings.items() if k != "precopy"), 3)
     extra = None
     if after_start is not None:
-        try:
-            extra = after_start()
-        except Exception as exc:  # noqa: BLE001 - switched and started; aside is kept
-            raise SwitchError(
-                "%s was switched and started, but the step after the start failed: %s. The "
-                "stopped instance it replaced is in %s" % (live, exc, aside),
-                undone=False,
-                aside=aside,
-            ) from exc
+        extra = _run_after_start(live, set_aside_dir, after_start)
         clock.lap("after_start")
     return dict(
         precopy_problems=precopy_problems,
         was_running=was_running,
         started=started,
-        aside=aside,
+        set_aside_dir=set_aside_dir,
         after_start=extra,
         timings=clock.timings,
         window=window,

@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: openclaw_backup
-short_description: Back up, verify and restore the directory of an OpenClaw gateway instance
+short_description: Back up the directory of an OpenClaw gateway instance, or stage a backup
 version_added: 0.1.0
 author:
   - ClawDeploy maintainers (@clawdeploy)
@@ -15,11 +15,11 @@ description:
   - Archives one gateway instance directory (for example
     C(/opt/openclaw-assistant/instances/main), holding C(.env), C(openclaw_sidecar.compose.yml),
     C(config/) and C(data/openclaw_home/), C(data/openclaw_workspace/)) into a
-    gzip-compressed tar file with a checksum manifest, checks such an archive, and restores
-    it.
+    gzip-compressed tar file with a checksum manifest, or stages such an archive for
+    M(clawdeploy.openclaw.openclaw_switch) to put live.
   - The module does not talk to Docker. Stop the gateway container of the instance before
-    O(state=create) and O(state=restore), so the SQLite state is copied quiesced, and start
-    it again afterwards.
+    O(state=create), so the SQLite state is copied quiesced, and start it again afterwards
+    (M(clawdeploy.openclaw.openclaw_switch) does both with the shortest stop).
   - O(state=create) writes C(<dest_dir>/<instance>-<UTC YYYYmmddTHHMMSSZ>.tar.gz) (when that
     name exists, C(-2), C(-3)... is added before C(.tar.gz)), mode C(0600). It is written
     to a temporary file in O(dest_dir), made C(0600) before any data is written, and
@@ -37,20 +37,12 @@ description:
     and modification time of the original."
   - Symbolic links are archived as links and never followed. Links pointing outside O(src),
     sockets, FIFOs and devices are left out with a warning (RV(skipped)).
-  - O(state=verify) reads the archive and checks it against its manifest; any difference
-    (RV(mismatches)) fails the task, as does an archive of another instance.
-  - O(state=restore) verifies the archive first and refuses a mismatching one before
-    touching O(dest). When O(dest) already holds exactly the archived entries (same type,
-    checksum, link target, mode and owner) nothing changes. Otherwise every top-level name
-    of O(dest) that the archive holds (for example C(.env), C(config), C(data),
-    C(openclaw_sidecar.compose.yml)) is moved to C(<set_aside_dir>/<UTC timestamp>/),
-    never deleted, and the archive is extracted into O(dest) with modes, owners and
-    modification times preserved. Top-level names the archive does not hold (for example
-    an excluded C(staging)) are left alone.
   - O(state=stage) is the half of a restore that can be done while the gateway still runs.
-    It verifies the archive, and unless O(dest) already matches it, extracts it (modes,
-    owners and times preserved) into the new directory O(staging) (mode C(0700)) on the
-    file system of O(dest), for example C(<dest>/staging/next). The module
+    It verifies the archive (a mismatch (RV(mismatches)) or an archive of another instance
+    fails the task before anything is written), and unless O(dest) already holds exactly
+    the archived entries (same type, checksum, link target, mode and owner), extracts it
+    (modes, owners and times preserved) into the new directory O(staging) (mode C(0700))
+    on the file system of O(dest), for example C(<dest>/staging/next). The module
     M(clawdeploy.openclaw.openclaw_switch) then renames the staged entries into O(dest)
     while the gateway is stopped, which takes milliseconds instead of the extraction's
     seconds.
@@ -58,19 +50,15 @@ options:
   state:
     description:
       - V(create) archives O(src) into O(dest_dir) (needs O(src) and O(dest_dir)).
-      - V(verify) checks the archive O(path) against its manifest (needs O(path)).
-      - V(restore) restores the archive O(path) into O(dest) (needs O(path), O(dest) and
-        O(set_aside_dir)).
       - V(stage) extracts the archive O(path) into O(staging) when O(dest) differs from it
         (needs O(path), O(dest) and O(staging)).
     type: str
-    choices: [create, verify, restore, stage]
+    choices: [create, stage]
     default: create
   instance:
     description:
       - Name of the gateway instance, for example V(main). Stored in the manifest and part
-        of the archive name; O(state=verify) and O(state=restore) refuse an archive of
-        another instance.
+        of the archive name; O(state=stage) refuses an archive of another instance.
     type: str
     required: true
   src:
@@ -89,8 +77,8 @@ options:
     description:
       - With O(state=create), paths relative to O(src) to leave out, with everything below
         them, for example V(staging) or V(set-aside).
-      - On restore, an excluded path below a top-level directory of the archive (for
-        example V(data/openclaw_home/cache)) is moved aside with that directory.
+      - When the archive is put live, an excluded path below a top-level directory of the
+        archive (for example V(data/openclaw_home/cache)) is set aside with that directory.
     type: list
     elements: str
     default: []
@@ -110,13 +98,11 @@ options:
     type: str
   path:
     description:
-      - With O(state=verify), O(state=restore) and O(state=stage), the archive, for example
+      - With O(state=stage), the archive, for example
         C(/opt/openclaw-assistant/backups/main-20261123T175800Z.tar.gz).
     type: path
   dest:
     description:
-      - With O(state=restore), the instance directory to restore into. Created with mode
-        C(0750) when missing.
       - With O(state=stage), the instance directory the staged entries are meant for; it is
         compared with the archive, and created (C(0750)) when missing.
     type: path
@@ -126,52 +112,38 @@ options:
         one is an error, as it may hold what an interrupted run staged) and its parent must
         be on the file system of O(dest); the parent is created (C(0750)) when missing.
     type: path
-  set_aside_dir:
-    description:
-      - With O(state=restore), where the content of O(dest) that the restore replaces is
-        moved, into a new sub-directory named after the UTC time (C(YYYYmmddTHHMMSSZ)).
-        Nothing is deleted; remove old set-aside directories yourself.
-      - Created with mode C(0700) when missing. It may lie inside O(dest) (for example
-        C(<dest>/set-aside)) when the archive does not hold that name, that is when it was
-        excluded on O(state=create).
-    type: path
+extends_documentation_fragment:
+  - clawdeploy.openclaw.attributes
 attributes:
   check_mode:
-    description: >-
-      Can run in check mode and return a changed status prediction without modifying the
-      target.
     support: full
     details:
       - O(state=create) writes and removes nothing; RV(path) is the name that would be
         used, RV(pruned) what would be removed; RV(sha256) and RV(bytes) are V(null) and
         no checksums are computed.
-      - O(state=restore) and O(state=stage) verify the archive and compare O(dest) with it,
-        but move and extract nothing.
+      - O(state=stage) verifies the archive and compares O(dest) with it, but extracts
+        nothing.
   diff_mode:
-    description: >-
-      Returns details on what has changed (or would change in check mode) when run in diff
-      mode.
     support: full
     details:
       - O(state=create) lists the archives of the instance in O(dest_dir) before and after.
-      - O(state=restore) and O(state=stage) list, one line per path, type, mode, owner, size
-        and a sha256 prefix of each entry of O(dest) that would change, before and after.
+      - O(state=stage) lists, one line per path, type, mode, owner, size and a sha256
+        prefix of each entry of O(dest) that would change, before and after.
         File contents are never shown.
   idempotent:
-    description: >-
-      Running the module twice with the same arguments reports no change the second
-      time.
     support: partial
     details:
       - O(state=create) writes a new archive on every run.
-      - O(state=verify) never changes anything; O(state=restore) and O(state=stage) change
-        nothing when O(dest) already matches the archive.
+      - O(state=stage) changes nothing when O(dest) already matches the archive.
 notes:
   - Runs on the target; needs Python 3.8 or later there and only the standard library.
   - Run it as root (C(become=true)). Owners are restored and compared only when it runs
     as root, by user and group name when the name exists on the target, else by numeric id.
   - The archive holds the instance's tokens (C(.env)); keep O(dest_dir) private. The
     module never returns file contents.
+seealso:
+  - module: clawdeploy.openclaw.openclaw_backup_info
+  - module: clawdeploy.openclaw.openclaw_switch
 """
 
 EXAMPLES = r"""
@@ -192,8 +164,7 @@ EXAMPLES = r"""
   register: gateway_backup
 
 - name: Check an archive
-  clawdeploy.openclaw.openclaw_backup:
-    state: verify
+  clawdeploy.openclaw.openclaw_backup_info:
     instance: main
     path: "{{ gateway_backup.path }}"
 
@@ -206,14 +177,15 @@ EXAMPLES = r"""
     staging: /opt/openclaw-assistant/instances/main/staging/next
   register: gateway_staged
 
-- name: Restore it (the gateway is stopped)
-  clawdeploy.openclaw.openclaw_backup:
-    state: restore
+- name: Put the staged archive live with one short stop
+  clawdeploy.openclaw.openclaw_switch:
     instance: main
-    path: /opt/openclaw-assistant/backups/main-20261123T175800Z.tar.gz
-    dest: /opt/openclaw-assistant/instances/main
-    set_aside_dir: /opt/openclaw-assistant/set-aside/main
-  register: gateway_restore
+    project_src: /opt/openclaw-assistant/instances/main
+    project_name: openclaw-main
+    container: openclaw-gateway-main
+    staged: /opt/openclaw-assistant/instances/main/staging/next
+    set_aside_root: /opt/openclaw-assistant/set-aside/main
+  when: gateway_staged.staged
 """
 
 RETURN = r"""
@@ -282,7 +254,7 @@ skipped:
   sample: [{path: data/openclaw_home/gateway.sock, reason: socket}]
 ok:
   description: Whether the archive matches its manifest (always V(true) when the task succeeds).
-  returned: when O(state=verify), O(state=restore) or O(state=stage)
+  returned: when O(state=stage)
   type: bool
   sample: true
 mismatches:
@@ -291,21 +263,14 @@ mismatches:
       example V(sha256 differs), V(missing from archive), V(not in manifest),
       V(symbolic link pointing outside the instance directory)).
     - Also returned with the failure of a mismatching archive.
-  returned: when O(state=verify), O(state=restore) or O(state=stage)
+  returned: when O(state=stage)
   type: list
   elements: dict
   sample: []
-set_aside:
-  description:
-    - Directory the previous content of O(dest) was moved to (in check mode, would be), or
-      V(null) when nothing was moved.
-  returned: when O(state=restore)
-  type: str
-  sample: /opt/openclaw-assistant/set-aside/main/20261123T181500Z
 restored:
-  description: Number of entries written into O(dest) (O(state=stage), into O(staging)); in
-    check mode, that would be; V(0) when O(dest) already matched.
-  returned: when O(state=restore) or O(state=stage)
+  description: Number of entries written into O(staging); in check mode, that would be; V(0)
+    when O(dest) already matched.
+  returned: when O(state=stage)
   type: int
   sample: 57
 staged:
@@ -321,6 +286,7 @@ from typing import Any, Dict
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.clawdeploy.openclaw.plugins.module_utils import archive, stage
 from ansible_collections.clawdeploy.openclaw.plugins.module_utils import backup as bk
 
 
@@ -347,7 +313,7 @@ def _create(module: AnsibleModule) -> Dict[str, Any]:
         sha256=done["sha256"],
         files=done["files"],
         bytes=done["bytes"],
-        manifest=bk.summary(done["manifest"]),
+        manifest=archive.summary(done["manifest"]),
         pruned=done["pruned"],
         skipped=done["skipped"],
     )
@@ -361,50 +327,25 @@ def _create(module: AnsibleModule) -> Dict[str, Any]:
     return result
 
 
-def _verify(module: AnsibleModule) -> Dict[str, Any]:
+def _stage(module: AnsibleModule) -> Dict[str, Any]:
     params = module.params
-    checked = bk.verified(params["path"], params["instance"])
-    return dict(
-        changed=False,
+    done = stage.stage(
         path=params["path"],
-        ok=checked["ok"],
-        mismatches=checked["mismatches"],
-        manifest=bk.summary(checked["manifest"]),
-        files=checked["files"],
-        bytes=checked["bytes"],
+        dest=params["dest"],
+        staging=params["staging"],
+        instance=params["instance"],
+        check_mode=module.check_mode,
     )
-
-
-def _restore(module: AnsibleModule) -> Dict[str, Any]:
-    params = module.params
-    if params["state"] == "stage":
-        done = bk.stage(
-            path=params["path"],
-            dest=params["dest"],
-            staging=params["staging"],
-            instance=params["instance"],
-            check_mode=module.check_mode,
-        )
-        extra = dict(staged=done["staged"])
-    else:
-        done = bk.restore(
-            path=params["path"],
-            dest=params["dest"],
-            set_aside_dir=params["set_aside_dir"],
-            instance=params["instance"],
-            check_mode=module.check_mode,
-        )
-        extra = dict(set_aside=done["set_aside"])
     result = dict(
         changed=done["changed"],
         path=params["path"],
         ok=done["ok"],
         mismatches=done["mismatches"],
-        manifest=bk.summary(done["manifest"]),
+        manifest=archive.summary(done["manifest"]),
         files=done["files"],
         bytes=done["bytes"],
         restored=done["restored"],
-        **extra,
+        staged=done["staged"],
     )
     if module._diff:
         diffs = done["differences"]
@@ -421,9 +362,7 @@ def main() -> None:
     """Module entry point."""
     module = AnsibleModule(
         argument_spec=dict(
-            state=dict(
-                type="str", default="create", choices=["create", "verify", "restore", "stage"]
-            ),
+            state=dict(type="str", default="create", choices=["create", "stage"]),
             instance=dict(type="str", required=True),
             src=dict(type="path"),
             dest_dir=dict(type="path"),
@@ -432,27 +371,19 @@ def main() -> None:
             label=dict(type="str"),
             path=dict(type="path"),
             dest=dict(type="path"),
-            set_aside_dir=dict(type="path"),
             staging=dict(type="path"),
         ),
         required_if=[
             ("state", "create", ("src", "dest_dir")),
-            ("state", "verify", ("path",)),
-            ("state", "restore", ("path", "dest", "set_aside_dir")),
             ("state", "stage", ("path", "dest", "staging")),
         ],
         supports_check_mode=True,
     )
     state = module.params["state"]
     try:
-        bk.validate_instance(module.params["instance"])
-        if state == "create":
-            result = _create(module)
-        elif state == "verify":
-            result = _verify(module)
-        else:
-            result = _restore(module)
-    except bk.ArchiveMismatch as exc:
+        archive.validate_instance(module.params["instance"])
+        result = _create(module) if state == "create" else _stage(module)
+    except archive.ArchiveMismatch as exc:
         module.fail_json(
             msg=str(exc),
             path=module.params["path"],
@@ -460,7 +391,7 @@ def main() -> None:
             ok=False,
             mismatches=exc.mismatches,
         )
-    except bk.BackupError as exc:
+    except archive.BackupError as exc:
         module.fail_json(msg=str(exc), instance=module.params["instance"])
     except OSError as exc:
         module.fail_json(

@@ -23,16 +23,9 @@ description:
   - Read-only; the module never changes anything.
 author:
   - ClawDeploy maintainers (@clawdeploy)
-attributes:
-  check_mode:
-    support: full
-    description: Probing is read-only, so it runs in check mode too.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is nothing to show.
-  idempotent:
-    support: full
-    description: The probe never changes the target.
+extends_documentation_fragment:
+  - clawdeploy.openclaw.attributes
+  - clawdeploy.openclaw.attributes.info_module
 options:
   url:
     description: Root URL of the gateway or backend-service, as seen from the managed host.

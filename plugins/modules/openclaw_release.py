@@ -23,11 +23,11 @@ description:
   - O(state=rollback) makes O(target) current and marks the release it replaces
     V(rolled_back). O(state=failed) marks the current release V(failed) and makes the
     previous one current again (automatic rollback after a failed health check).
-  - O(state=query) only reads the history; a missing file is an empty history.
+  - M(clawdeploy.openclaw.openclaw_release_info) reads the history without changing it.
   - The module only keeps the books. Switching containers, images and state is the
     playbook's job; this module tells it which release to switch to (RV(current)) and
     which images are still needed (RV(images)).
-  - Except with O(state=query), the history is pruned to the newest O(keep) releases;
+  - The history is pruned to the newest O(keep) releases;
     the current and the previous release are never pruned. Removed releases are returned
     in RV(pruned), and image references no kept release uses in RV(prunable_images).
   - The file is written atomically (a temporary file in the same directory renamed over
@@ -51,11 +51,10 @@ options:
     description:
       - V(present) records a deployment (needs O(version), O(image), O(image_id) and
         O(config_sha256)).
-      - V(query) returns the history without changing anything.
       - V(rollback) makes O(target) the current release.
       - V(failed) marks the current release failed and makes the previous one current.
     type: str
-    choices: [present, query, rollback, failed]
+    choices: [present, rollback, failed]
     default: present
   version:
     description:
@@ -107,25 +106,18 @@ options:
       - At least 1.
     type: int
     default: 5
+extends_documentation_fragment:
+  - clawdeploy.openclaw.attributes
 attributes:
   check_mode:
-    description: >-
-      Can run in check mode and return a changed status prediction without modifying the
-      target.
     support: full
     details:
       - The returned history is the one that would be written.
   diff_mode:
-    description: >-
-      Returns details on what has changed (or would change in check mode) when run in diff
-      mode.
     support: full
     details:
       - The whole history file before and after, as JSON.
   idempotent:
-    description: >-
-      Running the module twice with the same arguments reports no change the second
-      time.
     support: partial
     details:
       - O(state=rollback) with O(target=previous) and O(state=failed) without O(target)
@@ -135,6 +127,8 @@ notes:
   - Runs on the target; needs Python 3.8 or later there and only the standard library.
   - The history does not hold secrets, but it is kept at C(0600) like the rest of the
     instance's files.
+seealso:
+  - module: clawdeploy.openclaw.openclaw_release_info
 """
 
 EXAMPLES = r"""
@@ -151,10 +145,9 @@ EXAMPLES = r"""
   register: gateway_release
 
 - name: Read the history (for the status table or a rollback)
-  clawdeploy.openclaw.openclaw_release:
+  clawdeploy.openclaw.openclaw_release_info:
     path: /opt/openclaw-assistant/releases/main.json
     instance: main
-    state: query
   register: gateway_history
 
 - name: The new release did not become healthy, go back (automatic rollback)
@@ -212,8 +205,7 @@ previous:
 release:
   description:
     - The release acted on. V(present) the recorded (or matching current) release;
-      V(rollback) the target; V(failed) the release marked failed; V(query) the
-      current release.
+      V(rollback) the target; V(failed) the release marked failed.
   returned: always
   type: dict
   sample: null
@@ -245,7 +237,7 @@ prunable_images:
 
 import os
 import stat
-from typing import Any, Dict
+from typing import Any, Dict, List, Tuple
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
@@ -270,55 +262,79 @@ def _apply(params: Dict[str, Any], history: rel.History):
     if state == "rollback":
         new, acted, _changed = rel.rollback(history, params["target"] or "previous")
         return new, acted
-    if state == "failed":
-        new, acted, _changed = rel.mark_failed(history, params["target"])
-        return new, acted
-    return history, rel.current(history)
+    new, acted, _changed = rel.mark_failed(history, params["target"])  # state failed
+    return new, acted
+
+
+def _check_args(params: Dict[str, Any]) -> None:
+    """Raise rel.ReleaseError for an unusable argument."""
+    rel.validate_instance(params["instance"])
+    if params["keep"] < 1:
+        raise rel.ReleaseError("keep must be at least 1, got %d" % params["keep"])
+    if params["state"] == "present":
+        rel.validate_version(params["version"])
+        rel.validate_sha256(params["config_sha256"])
+
+
+def _save(path: str, real_path: str, after: rel.History, content_changed: bool) -> None:
+    """Write the history (or only correct its mode). Raises rel.ReleaseError."""
+    directory = os.path.dirname(real_path)
+    if not os.path.isdir(directory):
+        raise rel.ReleaseError(
+            "the directory %s does not exist; create it first (for example with "
+            "ansible.builtin.file state=directory mode=0700)" % directory
+        )
+    try:
+        if content_changed:
+            rel.write(real_path, after)
+        else:
+            os.chmod(real_path, rel.FILE_MODE)
+    except OSError as exc:
+        raise rel.ReleaseError("cannot write %s: %s" % (path, to_native(exc))) from exc
+
+
+def _diff(
+    path: str, before: rel.History, after: rel.History, exists: bool, modes: Tuple[int, bool]
+) -> List[Dict[str, Any]]:
+    """The content diff (whole file as JSON) and, when ``modes`` says it changed, the mode."""
+    mode_before, mode_changed = modes
+    content_changed = after != before
+    diffs: List[Dict[str, Any]] = [
+        dict(
+            before_header=path,
+            after_header=path,
+            before=rel.dumps(before) if exists else "",
+            after=rel.dumps(after) if (exists or content_changed) else "",
+        )
+    ]
+    if mode_changed:
+        diffs.append(
+            dict(
+                before=dict(path=path, mode="%04o" % mode_before),
+                after=dict(path=path, mode="%04o" % rel.FILE_MODE),
+            )
+        )
+    return diffs
 
 
 def run(module: AnsibleModule) -> Dict[str, Any]:
     """Do the work; return the result dict. Raises rel.ReleaseError on a user error."""
     params = module.params
     path = params["path"]
-    instance = params["instance"]
-    state = params["state"]
-    rel.validate_instance(instance)
-    if params["keep"] < 1:
-        raise rel.ReleaseError("keep must be at least 1, got %d" % params["keep"])
-    if state == "present":
-        rel.validate_version(params["version"])
-        rel.validate_sha256(params["config_sha256"])
-
+    _check_args(params)
     real_path = os.path.realpath(path)  # a symbolic link is followed, not replaced
     exists = os.path.exists(real_path)
     if exists and not os.path.isfile(real_path):
         raise rel.ReleaseError("%s exists but is not a regular file" % path)
-    before = rel.load(real_path, instance)
+    before = rel.load(real_path, params["instance"])
     after, acted = _apply(params, before)
-    pruned = []
-    if state != "query":
-        after, pruned = rel.prune(after, params["keep"])
-
+    after, pruned = rel.prune(after, params["keep"])
     content_changed = after != before
     mode_before = stat.S_IMODE(os.stat(real_path).st_mode) if exists else rel.FILE_MODE
-    mode_changed = state != "query" and mode_before != rel.FILE_MODE
+    mode_changed = mode_before != rel.FILE_MODE
     changed = bool(content_changed or mode_changed)
-
     if changed and not module.check_mode:
-        directory = os.path.dirname(real_path)
-        if not os.path.isdir(directory):
-            raise rel.ReleaseError(
-                "the directory %s does not exist; create it first (for example with "
-                "ansible.builtin.file state=directory mode=0700)" % directory
-            )
-        try:
-            if content_changed:
-                rel.write(real_path, after)
-            else:
-                os.chmod(real_path, rel.FILE_MODE)
-        except OSError as exc:
-            raise rel.ReleaseError("cannot write %s: %s" % (path, to_native(exc))) from exc
-
+        _save(path, real_path, after, content_changed)
     images = rel.referenced_images(after)
     prunable = sorted(
         {r[key] for r in pruned for key in ("image", "image_id") if r.get(key)} - set(images)
@@ -326,7 +342,7 @@ def run(module: AnsibleModule) -> Dict[str, Any]:
     result = dict(
         changed=changed,
         path=path,
-        instance=instance,
+        instance=params["instance"],
         current=rel.current(after),
         previous=rel.previous(after),
         release=acted,
@@ -336,22 +352,7 @@ def run(module: AnsibleModule) -> Dict[str, Any]:
         prunable_images=prunable,
     )
     if module._diff:
-        diffs = [
-            dict(
-                before_header=path,
-                after_header=path,
-                before=rel.dumps(before) if exists else "",
-                after=rel.dumps(after) if (exists or content_changed) else "",
-            )
-        ]
-        if mode_changed:
-            diffs.append(
-                dict(
-                    before=dict(path=path, mode="%04o" % mode_before),
-                    after=dict(path=path, mode="%04o" % rel.FILE_MODE),
-                )
-            )
-        result["diff"] = diffs
+        result["diff"] = _diff(path, before, after, exists, (mode_before, mode_changed))
     return result
 
 
@@ -361,9 +362,7 @@ def main() -> None:
         argument_spec=dict(
             path=dict(type="path", required=True),
             instance=dict(type="str", required=True),
-            state=dict(
-                type="str", default="present", choices=["present", "query", "rollback", "failed"]
-            ),
+            state=dict(type="str", default="present", choices=["present", "rollback", "failed"]),
             version=dict(type="str"),
             image=dict(type="str"),
             image_id=dict(type="str"),

@@ -106,26 +106,19 @@ options:
         (quote it so YAML does not read an octal number).
     type: raw
     default: '0600'
+extends_documentation_fragment:
+  - clawdeploy.openclaw.attributes
 attributes:
   check_mode:
-    description: >-
-      Can run in check mode and return a changed status prediction without modifying the
-      target.
     support: full
     details:
       - A token that would be generated is not generated; RV(value) is V(null) then.
   diff_mode:
-    description: >-
-      Returns details on what has changed (or would change in check mode) when run in diff
-      mode.
     support: full
     details:
       - Values are masked; a replaced value is marked on its line.
       - Mode and ownership changes are shown as well.
   idempotent:
-    description: >-
-      Running the module twice with the same arguments reports no change the second
-      time.
     support: partial
     details:
       - Not idempotent with O(rotate=true), which generates a new token on every run.
@@ -218,240 +211,83 @@ value:
   sample: null
 """
 
-import copy
 import os
-import secrets
-import tempfile
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.clawdeploy.openclaw.plugins.module_utils import dotenv
-
-MIN_LENGTH = 32
-PLACEHOLDERS = frozenset(("", "replace_with_strong_random_token", "changeme", "change_me"))
+from ansible_collections.clawdeploy.openclaw.plugins.module_utils import secret as sec
 
 
-def is_placeholder(value: Optional[str]) -> bool:
-    """True when ``value`` is missing or a known placeholder from the seed templates."""
-    return value is None or value.strip().lower() in PLACEHOLDERS
-
-
-class _SecretError(Exception):
-    """A failure whose message is safe to show (never holds a value)."""
-
-
-class _CheckModeUnknown(Exception):
-    """In check mode, the value depends on a file an earlier task would have written."""
-
-
-def _read_entries(path: str, what: str) -> Optional[List[dotenv.Entry]]:
-    """Parse the dotenv file at ``path``; None if it does not exist."""
-    if not os.path.exists(path):
-        return None
-    if not os.path.isfile(path):
-        raise _SecretError("%s %s is not a regular file" % (what, path))
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        raise _SecretError("cannot read %s %s: %s" % (what, path, exc.strerror)) from exc
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _SecretError("%s %s is not valid UTF-8" % (what, path)) from None
-    try:
-        return dotenv.parse(text)
-    except ValueError as exc:
-        raise _SecretError("cannot parse %s %s: %s" % (what, path, exc)) from exc
-
-
-def _copied_value(module: AnsibleModule, source: Dict[str, Any], key: str) -> str:
-    """The value of the source key; _CheckModeUnknown if not there yet in check mode."""
-    src_path = source["path"]
-    src_key = source.get("key") or key
-    try:
-        dotenv.validate_key(src_key)
-    except ValueError as exc:
-        raise _SecretError("source.key: %s" % exc) from exc
-    entries = _read_entries(src_path, "source file")
-    if entries is None:
-        if module.check_mode:
-            raise _CheckModeUnknown()
-        raise _SecretError(
-            "source file %s does not exist; create it first (for example with an "
-            "openclaw_secret task for %s)" % (src_path, src_key)
-        )
-    value = dotenv.get(entries, src_key)
-    if is_placeholder(value):
-        if module.check_mode:
-            raise _CheckModeUnknown()
-        raise _SecretError(
-            "source file %s has no value for %s (missing, empty or a placeholder)"
-            % (src_path, src_key)
-        )
-    return value
-
-
-def _adopted_value(paths: List[str], key: str) -> Tuple[Optional[str], Optional[str]]:
-    """(value, file) from the first adopt_from file with a real value, else (None, None)."""
-    for candidate in paths:
-        entries = _read_entries(candidate, "adopt_from file")
-        if entries is None:
-            continue
-        value = dotenv.get(entries, key)
-        if not is_placeholder(value):
-            return value, candidate
-    return None, None
-
-
-def _weak_warning(module: AnsibleModule, key: str, where: str) -> None:
-    module.warn(
-        "The value of %s in %s is shorter than %d characters. Run this task once with "
-        "rotate: true to replace it with a generated token (and update the clients that "
-        "use it)." % (key, where, MIN_LENGTH)
-    )
-
-
-def _choose_value(module: AnsibleModule, current: Optional[str]) -> Tuple[Optional[str], str]:
-    """Return (value, source). value is None in check mode for a token not generated."""
+def _check_args(module: AnsibleModule) -> str:
+    """Validate the arguments; return the real path of the file. Raises SecretError."""
     params = module.params
-    key = params["key"]
-    if params["value"] is not None:
-        return params["value"], "given"
-    if params["source"] is not None:
-        try:
-            return _copied_value(module, params["source"], key), "copied"
-        except _CheckModeUnknown:
-            return None, "copied"
-    if not is_placeholder(current) and not params["rotate"]:
-        if len(current) < MIN_LENGTH:
-            _weak_warning(module, key, params["path"])
-        return current, "existing"
-    if not params["rotate"]:
-        adopted, where = _adopted_value(params["adopt_from"], key)
-        if adopted is not None:
-            if len(adopted) < MIN_LENGTH:
-                _weak_warning(module, key, where)
-            return adopted, "adopted"
-    source = "rotated" if not is_placeholder(current) else "generated"
-    if module.check_mode:
-        return None, source
-    return secrets.token_urlsafe(params["length"]), source
-
-
-def _write(module: AnsibleModule, path: str, text: str) -> None:
-    """Write ``text`` to ``path`` atomically; a new file is never readable by others."""
-    directory = os.path.dirname(path) or "."
-    fd, tmp_path = tempfile.mkstemp(prefix=".openclaw_secret.", dir=directory)  # 0600
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        # atomic_move gives a new file 0666 & ~umask; keep it private until the requested
-        # mode is applied.
-        old_umask = os.umask(0o077)
-        try:
-            module.atomic_move(tmp_path, path)
-        finally:
-            os.umask(old_umask)
-    finally:
-        if os.path.exists(tmp_path):
-            os.unlink(tmp_path)
-
-
-def run(module: AnsibleModule) -> Dict[str, Any]:
-    """Do the work; return the result dict. Raises _SecretError on a safe-to-show failure."""
-    params = module.params
-    key = params["key"]
-    try:
-        dotenv.validate_key(key)
+        dotenv.validate_key(params["key"])
     except ValueError as exc:
-        raise _SecretError("key: %s" % exc) from exc
-    if params["length"] < MIN_LENGTH:
-        raise _SecretError("length must be at least %d (bytes of entropy)" % MIN_LENGTH)
-
-    path = params["path"]
-    real_path = os.path.realpath(path)
+        raise sec.SecretError("key: %s" % exc) from exc
+    if params["length"] < sec.MIN_LENGTH:
+        raise sec.SecretError("length must be at least %d (bytes of entropy)" % sec.MIN_LENGTH)
+    real_path = os.path.realpath(params["path"])
     directory = os.path.dirname(real_path)
-    parent_missing = not os.path.isdir(directory)
-    if parent_missing and not module.check_mode:
-        raise _SecretError(
+    if not os.path.isdir(directory) and not module.check_mode:
+        raise sec.SecretError(
             "the directory %s does not exist; create it first (for example with "
             "ansible.builtin.file state=directory)" % directory
         )
+    return real_path
 
-    entries = _read_entries(real_path, "file")
-    exists = entries is not None
-    if entries is None:
-        entries = []
-    current = dotenv.get(entries, key)
-    before_masked = dotenv.render_masked(entries) if exists else ""
 
-    value, source = _choose_value(module, current)
-    weak = source in ("existing", "adopted") and value is not None and len(value) < MIN_LENGTH
-    result = dict(changed=False, path=path, key=key, source=source, value=value, weak=weak)
-
-    if value is None:
-        # check mode: a token that would be generated, or copied from a file not there yet
-        content_changed = True
-        after_entries = list(entries)
-    else:
-        after_entries = copy.deepcopy(entries)
-        try:
-            content_changed = dotenv.set(after_entries, key, value) or not exists
-        except ValueError as exc:
-            raise _SecretError(to_native(exc)) from exc
-
-    diffs: List[Dict[str, Any]] = []
-    if module._diff:
-        annotate: Dict[str, str] = {}
-        if current is not None and (value is None or value != current):
-            annotate[key] = "value replaced (%s)" % source
-        masked_after = after_entries
-        if value is None:
-            masked_after = list(entries)
-            if current is None:
-                masked_after.append(dotenv.Entry(raw="", key=key, value=""))
-        diffs.append(
-            dict(
-                before_header=path,
-                after_header=path,
-                before=before_masked,
-                after=dotenv.render_masked(masked_after, annotate),
-            )
-        )
-
+def _apply_file(
+    module: AnsibleModule, real_path: str, exists: bool, content_changed: bool, text: str
+) -> Tuple[bool, Dict[str, Any]]:
+    """Enforce mode and owner and, when it changed, write the new content (not in check
+    mode). Returns (permissions changed, their diff)."""
+    params = module.params
     file_args = module.load_file_common_arguments(
-        dict(
-            path=real_path,
-            mode=params["mode"],
-            owner=params["owner"],
-            group=params["group"],
-        )
+        dict(path=real_path, mode=params["mode"], owner=params["owner"], group=params["group"])
     )
-    perm_diff = dict(before=dict(path=path), after=dict(path=path))
-    perms_changed = False
-
+    perm_diff: Dict[str, Any] = dict(
+        before=dict(path=params["path"]), after=dict(path=params["path"])
+    )
+    changed = False
+    if exists:
+        # tighten permissions before new content lands in the file
+        changed = module.set_fs_attributes_if_different(file_args, False, perm_diff)
     if module.check_mode:
-        if exists:
-            perms_changed = module.set_fs_attributes_if_different(file_args, False, perm_diff)
-        result["changed"] = content_changed or perms_changed or not exists
-    else:
-        if exists:
-            # tighten permissions before new content lands in the file
-            perms_changed = module.set_fs_attributes_if_different(file_args, False, perm_diff)
-        if content_changed:
-            try:
-                _write(module, real_path, dotenv.render(after_entries))
-            except Exception as exc:  # atomic_move raises plain Exception
-                raise _SecretError("cannot write %s: %s" % (real_path, to_native(exc))) from exc
-        perms_changed = module.set_fs_attributes_if_different(file_args, perms_changed, perm_diff)
-        result["changed"] = content_changed or perms_changed
+        return changed, perm_diff
+    if content_changed:
+        try:
+            sec.write(real_path, text)
+        except OSError as exc:
+            raise sec.SecretError("cannot write %s: %s" % (real_path, to_native(exc))) from exc
+    changed = module.set_fs_attributes_if_different(file_args, changed, perm_diff)
+    return changed, perm_diff
 
+
+def run(module: AnsibleModule) -> Dict[str, Any]:
+    """Do the work; return the result dict. Raises SecretError on a safe-to-show failure."""
+    params = module.params
+    path, key = params["path"], params["key"]
+    real_path = _check_args(module)
+    read: Optional[List[dotenv.Entry]] = sec.read_entries(real_path, "file")
+    exists = read is not None
+    entries = read or []
+    current = dotenv.get(entries, key)
+    value, source, warnings = sec.choose_value(params, current, module.check_mode)
+    for warning in warnings:
+        module.warn(warning)
+    weak = bool(warnings)
+    after, content_changed = sec.new_entries(entries, exists, key, value)
+    perms_changed, perm_diff = _apply_file(
+        module, real_path, exists, content_changed, dotenv.render(after)
+    )
+    changed = content_changed or perms_changed or (module.check_mode and not exists)
+    result = dict(changed=changed, path=path, key=key, source=source, value=value, weak=weak)
     if module._diff:
+        diffs = [sec.masked_diff(path, entries, exists, after, key, current, value, source)]
         if perms_changed and len(perm_diff["before"]) > 1:
             diffs.append(perm_diff)
         result["diff"] = diffs
@@ -484,7 +320,7 @@ def main() -> None:
     )
     try:
         result = run(module)
-    except _SecretError as exc:
+    except sec.SecretError as exc:
         module.fail_json(msg=str(exc), path=module.params["path"], key=module.params["key"])
     module.exit_json(**result)
 

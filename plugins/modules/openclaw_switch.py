@@ -17,25 +17,25 @@ description:
     the gateway is down).
   - "The steps, in order: 1. stop the gateway container when it runs (C(docker stop));
     2. move each top-level entry of O(project_src) that a top-level entry of O(staged)
-    replaces (for example C(.env), C(config), C(data)) into the new directory O(aside) by
-    renaming it, and with O(snapshot) copy every other entry there too, so O(aside) holds
+    replaces (for example C(.env), C(config), C(data)) into the new directory O(set_aside_dir) by
+    renaming it, and with O(snapshot) copy every other entry there too, so O(set_aside_dir) holds
     the whole stopped instance (the bulk of that copy is made with C(cp -a) before step 1
     while the gateway serves; after the stop only what changed since, by change time, is
     copied again, so the downtime does not grow with the size of the state); 3. rename the
     staged entries into O(project_src); 4. with O(start), C(docker compose up --detach
-    --pull never) the project; 5. with O(backup_dir), archive O(aside) in the format of
+    --pull never) the project; 5. with O(backup_dir), archive O(set_aside_dir) in the format of
     M(clawdeploy.openclaw.openclaw_backup) while the new gateway starts (at a lower CPU
-    priority), and with O(remove_aside) remove O(aside) once the archive is written."
+    priority), and with O(remove_set_aside) remove O(set_aside_dir) once the archive is written."
   - Nothing is deleted before it is archived or set aside. When moving or renaming fails,
     the moves made so far are undone and a gateway that ran is started again (RV(undone)).
-    When the start fails, the instance is left switched and O(aside) holds what was
-    replaced, so the caller can switch back (with O(staged=<aside>)).
+    When the start fails, the instance is left switched and O(set_aside_dir) holds what was
+    replaced, so the caller can switch back (with O(staged=<set_aside_dir>)).
   - Typical uses are an upgrade (stage the new C(.env) and C(config), O(snapshot=true),
     O(backup_dir), so the pre-upgrade archive is made from the quiesced snapshot after the new
     release started), a rollback or restore (stage an archive with
     M(clawdeploy.openclaw.openclaw_backup) C(state=stage) while the gateway serves, then
     switch), and a backup (no O(staged), O(snapshot=true), O(backup_dir),
-    O(remove_aside=true), so the gateway is down for the copy only).
+    O(remove_set_aside=true), so the gateway is down for the copy only).
 options:
   instance:
     description: Name of the gateway instance, for example V(main) (archive name, messages).
@@ -66,22 +66,24 @@ options:
         C(<project_src>/staging/next). It must be on the file system of O(project_src).
       - Without it nothing goes live (a snapshot for O(backup_dir)).
     type: path
-  aside:
+  set_aside_dir:
     description:
       - New directory (mode C(0700)) that receives the live entries the switch replaces,
         for example C(/opt/openclaw-assistant/set-aside/main/20261201T120000Z). It must not
         exist; a leftover of an interrupted run is an error that names it.
-      - Exactly one of O(aside) and O(aside_in) is required.
+      - Exactly one of O(set_aside_dir) and O(set_aside_root) is required.
     type: path
-  aside_in:
+  set_aside_root:
     description:
-      - Directory in which O(aside) is made as a new sub-directory named after the UTC time,
-        C(YYYYmmddTHHMMSSZ) (C(-2), C(-3)... added when taken), for example
+      - Directory in which O(set_aside_dir) is made as a new sub-directory named after the
+        UTC time, C(YYYYmmddTHHMMSSZ) (C(-2), C(-3)... added when taken), for example
         C(/opt/openclaw-assistant/set-aside/main). Created with mode C(0700) when missing.
     type: path
   snapshot:
     description:
-      - Also copy every live entry that is not replaced (and not in O(exclude)) into O(aside).
+      - Also copy every live entry that is not replaced (and not in O(exclude)) into
+        O(set_aside_dir).
+      - Without it, O(staged) is required (something must go live).
     type: bool
     default: false
   exclude:
@@ -99,7 +101,7 @@ options:
     default: 30
   backup_dir:
     description:
-      - After the start, archive O(aside) into this directory (needs O(snapshot)); created
+      - After the start, archive O(set_aside_dir) into this directory (needs O(snapshot)); created
         with mode C(0700) when missing.
     type: path
   backup_keep:
@@ -109,8 +111,10 @@ options:
   backup_label:
     description: Free text stored in the archive's manifest.
     type: str
-  remove_aside:
-    description: Remove O(aside) once the archive in O(backup_dir) is written.
+  remove_set_aside:
+    description:
+      - Remove O(set_aside_dir) once the archive in O(backup_dir) is written (needs
+        O(backup_dir)).
     type: bool
     default: false
   wait_url:
@@ -124,31 +128,26 @@ options:
     description: Seconds to wait for O(wait_url) to be live.
     type: int
     default: 60
+extends_documentation_fragment:
+  - clawdeploy.openclaw.attributes
 attributes:
   check_mode:
-    description: >-
-      Can run in check mode and return a changed status prediction without modifying the
-      target.
     support: full
     details:
       - Checks the inputs and reports what would be moved, copied and put live; stops,
         moves and starts nothing.
   diff_mode:
-    description: >-
-      Returns details on what has changed (or would change in check mode) when run in diff
-      mode.
     support: full
     details:
       - Lists the top-level names replaced (before) and put live (after); never contents.
   idempotent:
-    description: Running the module twice with the same arguments reports no change the second time.
     support: none
     details:
       - Every run stops and starts the gateway; run it only when a switch is wanted.
 notes:
   - Runs on the target as root; needs Python 3.8 or later, the Docker CLI with Compose v2
     and GNU C(cp) there.
-  - The moved and copied entries hold the instance's tokens; O(aside) is made C(0700).
+  - The moved and copied entries hold the instance's tokens; O(set_aside_dir) is made C(0700).
 seealso:
   - module: clawdeploy.openclaw.openclaw_backup
 """
@@ -161,7 +160,7 @@ EXAMPLES = r"""
     project_name: openclaw-main
     container: openclaw-gateway-main
     staged: /opt/openclaw-assistant/instances/main/staging/next
-    aside: /opt/openclaw-assistant/instances/main/staging/before
+    set_aside_dir: /opt/openclaw-assistant/instances/main/staging/before
     snapshot: true
     backup_dir: /opt/openclaw-assistant/backups
     backup_keep: 5
@@ -174,10 +173,10 @@ EXAMPLES = r"""
     project_src: /opt/openclaw-assistant/instances/main
     project_name: openclaw-main
     container: openclaw-gateway-main
-    aside: /opt/openclaw-assistant/instances/main/staging/backup
+    set_aside_dir: /opt/openclaw-assistant/instances/main/staging/backup
     snapshot: true
     backup_dir: /opt/openclaw-assistant/backups
-    remove_aside: true
+    remove_set_aside: true
 """
 
 RETURN = r"""
@@ -188,8 +187,10 @@ undone:
   returned: failure
   type: bool
   sample: true
-aside:
-  description: O(aside), holding what the switch replaced (removed with O(remove_aside)).
+set_aside_dir:
+  description:
+    - O(set_aside_dir) (the one made in O(set_aside_root)), holding what the switch replaced
+      (removed with O(remove_set_aside)).
   returned: always
   type: str
   sample: /opt/openclaw-assistant/set-aside/main/20261201T120000Z
@@ -210,19 +211,19 @@ put_live:
   elements: str
   sample: [.env, config]
 move_aside:
-  description: Top-level names of O(project_src) moved into O(aside).
+  description: Top-level names of O(project_src) moved into O(set_aside_dir).
   returned: success
   type: list
   elements: str
   sample: [.env, config]
 copy:
-  description: Top-level names of O(project_src) copied into O(aside) (O(snapshot)).
+  description: Top-level names of O(project_src) copied into O(set_aside_dir) (O(snapshot)).
   returned: success
   type: list
   elements: str
   sample: [data, openclaw_sidecar.compose.yml]
 backup:
-  description: The archive written from O(aside), or V(null).
+  description: The archive written from O(set_aside_dir), or V(null).
   returned: success
   type: dict
   contains:
@@ -286,8 +287,8 @@ from typing import Any, Dict, List
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.clawdeploy.openclaw.plugins.module_utils import archive, names, probe
 from ansible_collections.clawdeploy.openclaw.plugins.module_utils import backup as bk
-from ansible_collections.clawdeploy.openclaw.plugins.module_utils import probe
 from ansible_collections.clawdeploy.openclaw.plugins.module_utils import switch as sw
 
 
@@ -348,7 +349,7 @@ def _archive(module: AnsibleModule) -> Dict[str, Any]:
     with contextlib.suppress(OSError):
         os.nice(10)  # below the gateway, which has just started beside us
     done = bk.create(
-        src=params["aside"],
+        src=params["set_aside_dir"],
         dest_dir=params["backup_dir"],
         instance=params["instance"],
         label=params["backup_label"],
@@ -356,87 +357,103 @@ def _archive(module: AnsibleModule) -> Dict[str, Any]:
     )
     for item in done["skipped"]:
         module.warn("not archived: %s (%s)" % (item["path"], item["reason"]))
-    if params["remove_aside"]:
-        shutil.rmtree(params["aside"])
+    if params["remove_set_aside"]:
+        shutil.rmtree(params["set_aside_dir"])
     result = {key: done[key] for key in ("path", "sha256", "files", "bytes", "pruned")}
     return dict(result, live=live)
 
 
-def _aside_in(directory: str, check_mode: bool) -> str:
+def _new_set_aside_dir(directory: str, check_mode: bool) -> str:
     """A free ``<directory>/<UTC stamp>[-N]`` path; ``directory`` is made 0700 if missing."""
     if not check_mode and not os.path.isdir(directory):
-        os.makedirs(directory, sw.ASIDE_MODE)
-        os.chmod(directory, sw.ASIDE_MODE)
-    return bk.set_aside_path(directory, bk.utcnow())
+        os.makedirs(directory, sw.SET_ASIDE_MODE)
+        os.chmod(directory, sw.SET_ASIDE_MODE)
+    return bk.set_aside_path(directory, names.utcnow())
+
+
+# The argument spec, with the option dependencies it can declare.
+MODULE_ARGS: Dict[str, Any] = dict(
+    argument_spec=dict(
+        instance=dict(type="str", required=True),
+        project_src=dict(type="path", required=True),
+        project_name=dict(type="str", required=True),
+        files=dict(type="list", elements="str", default=["openclaw_sidecar.compose.yml"]),
+        container=dict(type="str", required=True),
+        staged=dict(type="path"),
+        set_aside_dir=dict(type="path"),
+        set_aside_root=dict(type="path"),
+        snapshot=dict(type="bool", default=False),
+        exclude=dict(type="list", elements="str", default=["staging"]),
+        start=dict(type="bool", default=True),
+        stop_timeout=dict(type="int", default=30),
+        backup_dir=dict(type="path"),
+        backup_keep=dict(type="int", default=0),
+        backup_label=dict(type="str"),
+        remove_set_aside=dict(type="bool", default=False),
+        wait_url=dict(type="str"),
+        wait_timeout=dict(type="int", default=60),
+    ),
+    required_one_of=[("set_aside_dir", "set_aside_root")],
+    mutually_exclusive=[("set_aside_dir", "set_aside_root")],
+    required_if=[
+        # without a snapshot, something must go live
+        ("snapshot", False, ("staged",)),
+        ("remove_set_aside", True, ("backup_dir",)),
+    ],
+    supports_check_mode=True,
+)
+
+
+def _run(module: AnsibleModule) -> Dict[str, Any]:
+    """The switch (or in check mode its plan); the module's result without ``changed``."""
+    params = module.params
+    archive.validate_instance(params["instance"])
+    if params["set_aside_root"]:
+        params["set_aside_dir"] = _new_set_aside_dir(params["set_aside_root"], module.check_mode)
+    runtime = _DockerCli(module)
+    args = dict(
+        live=params["project_src"],
+        set_aside_dir=params["set_aside_dir"],
+        staged=params["staged"],
+        snapshot=params["snapshot"],
+        exclude=params["exclude"],
+    )
+    if module.check_mode:
+        result = dict(sw.plan(check_parent=not params["set_aside_root"], **args))
+        result.update(was_running=runtime.running(), started=False, backup=None)
+        return result
+    result = sw.switch(
+        runtime=runtime,
+        start=params["start"],
+        after_start=(lambda: _archive(module)) if params["backup_dir"] else None,
+        **args,
+    )
+    for problem in result["precopy_problems"]:
+        module.warn("first copy (repaired after the stop): %s" % problem)
+    result["backup"] = result.pop("after_start")
+    result["live"] = result["backup"].pop("live") if result["backup"] else None
+    return result
 
 
 def main() -> None:
     """Module entry point."""
-    module = AnsibleModule(
-        argument_spec=dict(
-            instance=dict(type="str", required=True),
-            project_src=dict(type="path", required=True),
-            project_name=dict(type="str", required=True),
-            files=dict(type="list", elements="str", default=["openclaw_sidecar.compose.yml"]),
-            container=dict(type="str", required=True),
-            staged=dict(type="path"),
-            aside=dict(type="path"),
-            aside_in=dict(type="path"),
-            snapshot=dict(type="bool", default=False),
-            exclude=dict(type="list", elements="str", default=["staging"]),
-            start=dict(type="bool", default=True),
-            stop_timeout=dict(type="int", default=30),
-            backup_dir=dict(type="path"),
-            backup_keep=dict(type="int", default=0),
-            backup_label=dict(type="str"),
-            remove_aside=dict(type="bool", default=False),
-            wait_url=dict(type="str"),
-            wait_timeout=dict(type="int", default=60),
-        ),
-        required_one_of=[("aside", "aside_in")],
-        mutually_exclusive=[("aside", "aside_in")],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(**MODULE_ARGS)
     params = module.params
-    if params["remove_aside"] and not params["backup_dir"]:
-        module.fail_json(msg="remove_aside removes aside once archived: set backup_dir too")
+    # A value dependency the argument spec cannot state (required_if only asks for
+    # presence): an archive of a partial set-aside would not be a backup.
     if params["backup_dir"] and not params["snapshot"]:
         module.fail_json(msg="backup_dir archives a complete snapshot: set snapshot=true too")
-    if not params["staged"] and not params["snapshot"]:
-        module.fail_json(msg="nothing to switch: give staged (what goes live) or snapshot=true")
     try:
-        bk.validate_instance(params["instance"])
-        if params["aside_in"]:
-            params["aside"] = _aside_in(params["aside_in"], module.check_mode)
-        runtime = _DockerCli(module)
-        args = dict(
-            live=params["project_src"],
-            aside=params["aside"],
-            staged=params["staged"],
-            snapshot=params["snapshot"],
-            exclude=params["exclude"],
-        )
-        if module.check_mode:
-            result: Dict[str, Any] = dict(
-                sw.plan(check_parent=not params["aside_in"], **args), was_running=runtime.running()
-            )
-            result.update(started=False, backup=None)
-        else:
-            result = sw.switch(
-                runtime=runtime,
-                start=params["start"],
-                after_start=(lambda: _archive(module)) if params["backup_dir"] else None,
-                **args,
-            )
-            for problem in result["precopy_problems"]:
-                module.warn("first copy (repaired after the stop): %s" % problem)
-            result["backup"] = result.pop("after_start")
-            result["live"] = result["backup"].pop("live") if result["backup"] else None
+        result = _run(module)
     except sw.SwitchError as exc:
-        module.fail_json(msg=str(exc), undone=exc.undone, aside=exc.aside or params["aside"])
-    except (bk.BackupError, OSError) as exc:
-        module.fail_json(msg=to_native(exc), undone=True, aside=params["aside"])
-    result.update(changed=True, aside=params["aside"])
+        module.fail_json(
+            msg=str(exc),
+            undone=exc.undone,
+            set_aside_dir=exc.set_aside_dir or params["set_aside_dir"],
+        )
+    except (archive.BackupError, OSError) as exc:
+        module.fail_json(msg=to_native(exc), undone=True, set_aside_dir=params["set_aside_dir"])
+    result.update(changed=True, set_aside_dir=params["set_aside_dir"])
     if module._diff:
         result["diff"] = dict(
             before_header=params["project_src"],

@@ -14,7 +14,7 @@ from fastapi.templating import Jinja2Templates
 from .audit import AuditLog
 from .envelope import ApiError
 from .metrics import Metrics
-from .services.executor import ExecutorService
+from .services.executor.service import ExecutorService
 from .services.gateway import GatewayProber
 from .services.models import ModelSyncService
 from .services.stability import GatewayMonitor, MemoryGuard
@@ -61,7 +61,9 @@ get_memory_guard = state_getter(
     "memory_guard", MemoryGuard, "The app's :class:`~.services.stability.MemoryGuard`."
 )
 get_executor = state_getter(
-    "executor", ExecutorService, "The app's :class:`~.services.executor.ExecutorService`."
+    "executor",
+    ExecutorService,
+    "The app's :class:`~.services.executor.service.ExecutorService`.",
 )
 get_metrics = state_getter("metrics", Metrics, "The app's Prometheus :class:`~.metrics.Metrics`.")
 

@@ -12,12 +12,13 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.templating import Jinja2Templates
 
-from . import __version__, envelope, webauth
+from . import __version__, envelope
 from .audit import AuditLog
+from .auth import web_session
 from .metrics import Metrics, MetricsMiddleware
 from .middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
-from .routers import api, executor, health, metrics, web, web_auth
-from .services.executor import ExecutorService
+from .routers import api, executor, health, metrics, web, web_login
+from .services.executor.service import ExecutorService
 from .services.gateway import GatewayProber
 from .services.models import ModelSyncService
 from .services.stability import GatewayMonitor, MemoryGuard
@@ -30,7 +31,9 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.store.open()  # fail at start, with a message, when the database is unusable
-    app.state.store.reset_sessions_on_token_change(webauth.token_fingerprint(app.state.settings))
+    app.state.store.reset_sessions_on_token_change(
+        web_session.token_fingerprint(app.state.settings)
+    )
     app.state.executor.start()  # fails leftover running jobs, then runs the queue
     try:
         yield
@@ -91,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(SecurityHeadersMiddleware)
     envelope.install(app)
-    webauth.install(app)
-    for module in (health, api, executor, metrics, web_auth, web):
+    web_session.install(app)
+    for module in (health, api, executor, metrics, web_login, web):
         app.include_router(module.router)
     return app

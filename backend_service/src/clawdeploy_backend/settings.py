@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     astr_pull_source_mode: PullSourceMode = "cmd_config_then_export"
     astr_cmd_config_path: Path = Path("/AstrBot/data/cmd_config.json")
     astr_plugin_export_path: Path | None = None
-    # Codex executor (services/executor.py); working directories are deny-by-default.
+    # Codex executor (services/executor/); working directories are deny-by-default.
     executor_enabled: bool = True
     executor_codex_bin: str = Field(default="codex", min_length=1)
     executor_allowed_workdirs: Annotated[list[Path], NoDecode] = Field(default_factory=list)

@@ -64,7 +64,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX web_sessions_expiry ON web_sessions (expires_at);
     """,
-    # 2: executor jobs (services/executor_jobs.py). ``seq`` orders the queue; ``task`` is
+    # 2: executor jobs (services/executor/jobs.py). ``seq`` orders the queue; ``task`` is
     # emptied when a job ends, only its hash and length stay.
     """
     CREATE TABLE executor_jobs (

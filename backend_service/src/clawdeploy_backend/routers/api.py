@@ -1,7 +1,7 @@
 """``/api/v1/*``: the JSON API; every route here requires the backend's bearer token.
 
 Auth errors are envelopes with ``error_code`` ``auth_failed`` (401 missing token, 403
-wrong token) or ``auth_not_configured`` (503); see :mod:`..security`. Writing routes
+wrong token) or ``auth_not_configured`` (503); see :mod:`..auth.bearer`. Writing routes
 answer 503 ``read_only_mode`` while memory is low.
 """
 
@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 
 from .. import SERVICE_NAME, __version__
 from ..audit import AuditLog
+from ..auth.bearer import require_api_token
 from ..deps import (
     get_audit,
     get_executor,
@@ -21,33 +22,21 @@ from ..deps import (
     require_writable,
 )
 from ..envelope import ApiError, get_trace_id
+from ..errors import error_responses
 from ..schemas import (
-    ErrorEnvelope,
     GatewayProbeResult,
     ModelsResponse,
     ServiceInfo,
     StatusResponse,
-    SyncErrorEnvelope,
     SyncResponse,
 )
-from ..security import require_api_token
-from ..services.executor import ExecutorService
+from ..services.executor.service import ExecutorService
 from ..services.gateway import GatewayProber
 from ..services.models import ModelSyncService, SyncError
 from ..services.stability import GatewayMonitor, MemoryGuard
 from ..services.status import current_status, executor_status
 from ..services.sync_actions import SYNC_ERROR_STATUS, audited_sync
 
-_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorEnvelope, "description": "missing bearer token (auth_failed)"},
-    403: {"model": ErrorEnvelope, "description": "wrong bearer token (auth_failed)"},
-    503: {"model": ErrorEnvelope, "description": "no token on the server (auth_not_configured)"},
-}
-_SYNC_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": SyncErrorEnvelope, "description": "a source file is missing"},
-    422: {"model": SyncErrorEnvelope, "description": "a source cannot be parsed or is empty"},
-    503: {"model": ErrorEnvelope, "description": "read_only_mode or auth_not_configured"},
-}
 _EXPORT_EXAMPLE = {
     "providers": [
         {
@@ -67,7 +56,7 @@ router = APIRouter(
     prefix="/api/v1",
     tags=["api"],
     dependencies=[Depends(require_api_token)],
-    responses=_AUTH_ERRORS,
+    responses=error_responses("bearer"),
 )
 
 
@@ -121,7 +110,7 @@ def list_models(request: Request, service: SyncServiceDep) -> ModelsResponse:
 
 _SYNC_ROUTE: dict[str, Any] = {
     "response_model": SyncResponse,
-    "responses": _SYNC_ERRORS,
+    "responses": error_responses("model_sync"),
     "dependencies": [Depends(require_writable)],
 }
 

@@ -5,50 +5,33 @@ The job routes are sync: FastAPI runs them in its threadpool, and cancel may wai
 seconds for the process group to die.
 """
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Path, Request
 
+from ..auth.bearer import require_api_token
 from ..deps import get_executor, get_memory_guard
 from ..envelope import ApiError, get_trace_id
-from ..executor_schemas import (
+from ..errors import error_responses
+from ..services.executor.jobs import Job
+from ..services.executor.policy import ExecutorError
+from ..services.executor.schemas import (
     ExecutorInfo,
     ExecutorsResponse,
-    JobErrorEnvelope,
     JobInfo,
     JobRequest,
     JobResponse,
 )
-from ..schemas import ErrorEnvelope
-from ..security import require_api_token
-from ..services.executor import ExecutorService
-from ..services.executor_jobs import Job
-from ..services.executor_policy import ExecutorError
+from ..services.executor.service import ExecutorService
 from ..services.stability import MemoryGuard
 
-_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorEnvelope, "description": "missing bearer token (auth_failed)"},
-    403: {"model": ErrorEnvelope, "description": "wrong bearer token (auth_failed)"},
-    503: {"model": ErrorEnvelope, "description": "no token on the server (auth_not_configured)"},
-}
-_SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
-    403: {"model": ErrorEnvelope, "description": "permission_deny, workdir_not_allowed"},
-    413: {"model": ErrorEnvelope, "description": "task_too_large, request_too_large"},
-    422: {"model": ErrorEnvelope, "description": "missing_task, invalid_cwd, invalid_request"},
-    429: {"model": ErrorEnvelope, "description": "executor_queue_full"},
-    503: {
-        "model": ErrorEnvelope,
-        "description": "executor_not_available, executor_busy_low_memory, read_only_mode, "
-        "auth_not_configured",
-    },
-}
 _JOB_ID = Path(description="the job_id returned on submit", max_length=64)
 
 router = APIRouter(
     prefix="/api/v1",
     tags=["executor"],
     dependencies=[Depends(require_api_token)],
-    responses=_AUTH_ERRORS,
+    responses=error_responses("bearer"),
 )
 
 
@@ -81,7 +64,7 @@ def executors(
     )
 
 
-@router.post("/executor/jobs", response_model=JobResponse, responses=_SUBMIT_ERRORS)
+@router.post("/executor/jobs", response_model=JobResponse, responses=error_responses("job_submit"))
 def submit_job(
     request: Request,
     service: Annotated[ExecutorService, Depends(get_executor)],
@@ -113,7 +96,7 @@ def submit_job(
 @router.get(
     "/executor/jobs/{job_id}",
     response_model=JobResponse,
-    responses={404: {"model": ErrorEnvelope, "description": "job_not_found"}},
+    responses=error_responses("job", 404),
 )
 def get_job(
     request: Request,
@@ -131,10 +114,7 @@ def get_job(
 @router.post(
     "/executor/jobs/{job_id}/cancel",
     response_model=JobResponse,
-    responses={
-        404: {"model": ErrorEnvelope, "description": "job_not_found"},
-        409: {"model": JobErrorEnvelope, "description": "job_already_finished"},
-    },
+    responses=error_responses("job"),
 )
 def cancel_job(
     request: Request,

@@ -12,11 +12,11 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ..auth.bearer import require_api_token
 from ..deps import get_executor, get_gateway_monitor, get_memory_guard, get_metrics
 from ..metrics import Metrics
-from ..security import require_api_token
-from ..services.executor import ExecutorService
-from ..services.executor_jobs import QUEUED
+from ..services.executor.jobs import QUEUED
+from ..services.executor.service import ExecutorService
 from ..services.stability import GatewayMonitor, MemoryGuard
 
 router = APIRouter(tags=["metrics"], dependencies=[Depends(require_api_token)])

@@ -1,8 +1,9 @@
 """``/web/status`` and ``/web/models``: server-rendered pages (Jinja2, no JavaScript).
 
-Every page and action needs a login (:mod:`..webauth`): without a session a GET or POST is
-redirected (303) to ``/web/login``. POSTs need the session's CSRF token. Pages never show a
-token or a key: the gateway URL is shown without user info or query, models are metadata.
+Every page and action needs a login (:mod:`..auth.web_session`): without a session a GET or
+POST is redirected (303) to ``/web/login``. POSTs need the session's CSRF token. Pages never
+show a token or a key: the gateway URL is shown without user info or query, models are
+metadata.
 """
 
 from datetime import datetime, timezone
@@ -16,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 
 from .. import SERVICE_NAME, __version__
 from ..audit import AuditLog
+from ..auth.web_session import SessionDep, check_csrf, read_form
 from ..deps import (
     get_audit,
     get_gateway_monitor,
@@ -32,7 +34,6 @@ from ..services.models import ModelSyncService, SyncError
 from ..services.stability import GatewayMonitor, MemoryGuard
 from ..services.status import current_status
 from ..services.sync_actions import audited_sync
-from ..webauth import SessionDep, check_csrf, read_form
 
 router = APIRouter(prefix="/web", tags=["web"], include_in_schema=False)
 

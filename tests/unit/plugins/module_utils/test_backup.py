@@ -1,4 +1,4 @@
-"""Tests of the instance backup format: create, verify, restore (module_utils level).
+"""Tests of the instance backups: the archive format, create, verify, stage (module_utils).
 
 They run as root or as any other user: ownership is compared with the test's own ids.
 """
@@ -18,7 +18,9 @@ import tarfile
 
 import pytest
 
+from ansible_collections.clawdeploy.openclaw.plugins.module_utils import archive as ar
 from ansible_collections.clawdeploy.openclaw.plugins.module_utils import backup as bk
+from ansible_collections.clawdeploy.openclaw.plugins.module_utils import stage as st
 
 T0 = datetime.datetime(2026, 11, 23, 17, 58, 0, tzinfo=datetime.timezone.utc)
 TOKEN = "tok_" + secrets.token_hex(16)
@@ -210,14 +212,14 @@ def test_create_never_follows_links_out_and_skips_special_files(src, backups, tm
     ]
     names = [m.name for m, _data in members(result["path"])]
     assert not any("secret" in name or "pipe" in name for name in names)
-    assert bk.verify(result["path"], "main")["ok"]
+    assert ar.verify(result["path"], "main")["ok"]
 
 
 def test_create_excludes_dest_dir_inside_src(src):
     result = bk.create(str(src), str(src / "backups"), "main", exclude=["staging"], now=T0)
     paths = [entry["path"] for entry in result["manifest"]["entries"]]
     assert not any(p.startswith("backups") for p in paths)
-    assert bk.verify(result["path"], "main")["ok"]
+    assert ar.verify(result["path"], "main")["ok"]
 
 
 def test_create_name_collision_gets_a_counter(src, backups):
@@ -236,38 +238,38 @@ def test_create_check_mode_writes_nothing(src, backups):
 
 
 def test_create_refuses_missing_parent_and_bad_input(src, tmp_path):
-    with pytest.raises(bk.BackupError, match="does not exist; create it first"):
+    with pytest.raises(ar.BackupError, match="does not exist; create it first"):
         create(src, tmp_path / "no" / "backups")
-    with pytest.raises(bk.BackupError, match="not a directory"):
+    with pytest.raises(ar.BackupError, match="not a directory"):
         create(tmp_path / "missing", tmp_path / "backups")
-    with pytest.raises(bk.BackupError, match="not a valid instance name"):
+    with pytest.raises(ar.BackupError, match="not a valid instance name"):
         bk.create(str(src), str(tmp_path / "b"), "../x")
-    with pytest.raises(bk.BackupError, match="keep must be"):
+    with pytest.raises(ar.BackupError, match="keep must be"):
         create(src, tmp_path / "b", keep=-1)
     for bad in ("../up", "/abs"):
-        with pytest.raises(bk.BackupError, match="exclude entry"):
+        with pytest.raises(ar.BackupError, match="exclude entry"):
             create(src, tmp_path / "b", exclude=[bad])
 
 
 def test_file_changing_while_archived_is_an_error(src, backups):
-    entries, _skipped = bk.scan(str(src), ["staging"])
-    manifest = bk.build_manifest("main", T0, entries)
+    entries, _skipped = ar.scan(str(src), ["staging"])
+    manifest = ar.build_manifest("main", T0, entries)
     (src / "data" / "openclaw_home" / "state" / "openclaw.sqlite").write_bytes(b"y" * len(SQLITE))
     backups.mkdir()
     target = str(backups / "main.tar.gz")
-    with pytest.raises(bk.BackupError, match="changed while it was being archived"):
-        bk.write_archive(target, str(src), manifest, 0)
+    with pytest.raises(ar.BackupError, match="changed while it was being archived"):
+        ar.write_archive(target, str(src), manifest, 0)
     assert os.listdir(backups) == []
 
 
 def test_read_openclaw_version(tmp_path):
-    assert bk.read_openclaw_version(str(tmp_path)) is None
+    assert ar.read_openclaw_version(str(tmp_path)) is None
     (tmp_path / "real.env").write_text("OPENCLAW_VERSION=2026.9.6\n")
     (tmp_path / ".env").symlink_to("real.env")
-    assert bk.read_openclaw_version(str(tmp_path)) is None  # links are not followed
+    assert ar.read_openclaw_version(str(tmp_path)) is None  # links are not followed
     (tmp_path / ".env").unlink()
     (tmp_path / ".env").write_text("export OPENCLAW_VERSION='2026.8.2'\nX=1\n")
-    assert bk.read_openclaw_version(str(tmp_path)) == "2026.8.2"
+    assert ar.read_openclaw_version(str(tmp_path)) == "2026.8.2"
 
 
 # --- retention --------------------------------------------------------------------------
@@ -323,10 +325,10 @@ def archive(src, backups):
 
 
 def test_verify_ok(archive):
-    result = bk.verify(archive, "main")
+    result = ar.verify(archive, "main")
     assert result["ok"] and result["mismatches"] == []
     assert result["files"] == 5 and result["bytes"] == os.path.getsize(archive)
-    assert bk.summary(result["manifest"]) == {
+    assert ar.summary(result["manifest"]) == {
         "format": "clawdeploy-backup/1",
         "instance": "main",
         "created_at": "2026-11-23T17:58:00Z",
@@ -346,13 +348,13 @@ def test_verify_tampered_file(archive):
         return result
 
     rewrite(archive, change)
-    result = bk.verify(archive, "main")
+    result = ar.verify(archive, "main")
     assert not result["ok"]
     assert result["mismatches"] == [
         {"path": "data/openclaw_home/state/openclaw.sqlite", "reason": "sha256 differs"}
     ]
-    with pytest.raises(bk.ArchiveMismatch) as caught:
-        bk.verified(archive, "main")
+    with pytest.raises(ar.ArchiveMismatch) as caught:
+        ar.verified(archive, "main")
     assert str(caught.value) == (
         "Archive %s does not match its manifest (1 problem, first: "
         "data/openclaw_home/state/openclaw.sqlite sha256 differs); refusing to use it. "
@@ -369,7 +371,7 @@ def test_verify_extra_and_missing_members(archive):
         return kept + [(info("instance/config/extra.json5"), b"{}")]
 
     rewrite(archive, change)
-    assert bk.verify(archive, "main")["mismatches"] == [
+    assert ar.verify(archive, "main")["mismatches"] == [
         {"path": "config/extra.json5", "reason": "not in manifest"},
         {"path": "config/openclaw_sidecar.config.json5", "reason": "missing from archive"},
     ]
@@ -393,7 +395,7 @@ def test_verify_type_size_mode_owner_and_target_differences(archive):
         return result
 
     rewrite(archive, change)
-    reasons = {(m["path"], m["reason"]) for m in bk.verify(archive, "main")["mismatches"]}
+    reasons = {(m["path"], m["reason"]) for m in ar.verify(archive, "main")["mismatches"]}
     assert reasons == {
         (".env", "mode differs"),
         ("openclaw_sidecar.compose.yml", "size differs"),
@@ -423,7 +425,7 @@ def test_verify_rejects_path_traversal(archive):
         ]
 
     rewrite(archive, change)
-    mismatches = bk.verify(archive, "main")["mismatches"]
+    mismatches = ar.verify(archive, "main")["mismatches"]
     assert {"path": "../evil", "reason": "manifest: path contains '..'"} in mismatches
     assert {"path": "instance/../evil", "reason": "unsafe member name (contains '..')"} in (
         mismatches
@@ -461,49 +463,48 @@ def test_verify_rejects_paths_through_links(archive):
         return items + [(member, data)]
 
     rewrite(archive, change)
-    assert bk.verify(archive, "main")["mismatches"] == [
+    assert ar.verify(archive, "main")["mismatches"] == [
         {"path": "data/openclaw_workspace/latest/x", "reason": "path goes through a symbolic link"}
     ]
 
 
 def test_verify_refuses_other_instance_and_non_archives(archive, tmp_path):
-    with pytest.raises(bk.BackupError, match="is a backup of instance 'main', not 'alice'"):
-        bk.verify(archive, "alice")
-    with pytest.raises(bk.BackupError, match="does not exist"):
-        bk.verify(str(tmp_path / "missing.tar.gz"), "main")
+    with pytest.raises(ar.BackupError, match="is a backup of instance 'main', not 'alice'"):
+        ar.verify(archive, "alice")
+    with pytest.raises(ar.BackupError, match="does not exist"):
+        ar.verify(str(tmp_path / "missing.tar.gz"), "main")
     junk = tmp_path / "junk.tar.gz"
     junk.write_bytes(b"not gzip")
-    with pytest.raises(bk.BackupError, match="cannot be read"):
-        bk.verify(str(junk), "main")
+    with pytest.raises(ar.BackupError, match="cannot be read"):
+        ar.verify(str(junk), "main")
     truncated = tmp_path / "truncated.tar.gz"
     with open(archive, "rb") as handle:
         truncated.write_bytes(handle.read()[:-200])
-    with pytest.raises(bk.BackupError, match="cannot be read"):
-        bk.verify(str(truncated), "main")
+    with pytest.raises(ar.BackupError, match="cannot be read"):
+        ar.verify(str(truncated), "main")
     plain = tmp_path / "plain.tar.gz"
     write_members(str(plain), [(info("instance/.env"), b"A=1\n")])
-    with pytest.raises(bk.BackupError, match="does not start with manifest.json"):
-        bk.verify(str(plain), "main")
+    with pytest.raises(ar.BackupError, match="does not start with manifest.json"):
+        ar.verify(str(plain), "main")
     other = tmp_path / "other.tar.gz"
     with gzip.open(str(other), "wb") as handle, tarfile.open(fileobj=handle, mode="w") as tar:
         data = json.dumps({"format": "something/2"}).encode()
         member = info("manifest.json")
         member.size = len(data)
         tar.addfile(member, io.BytesIO(data))
-    with pytest.raises(bk.BackupError, match="format is 'something/2'"):
-        bk.verify(str(other), "main")
+    with pytest.raises(ar.BackupError, match="format is 'something/2'"):
+        ar.verify(str(other), "main")
 
 
-# --- restore ----------------------------------------------------------------------------
+# --- applying an archive: compare, extract, stage -----------------------------------
 
 
-def test_restore_into_missing_dest_reproduces_the_tree(src, archive, tmp_path):
-    dest = tmp_path / "restored" / "main"
-    result = bk.restore(archive, str(dest), str(tmp_path / "aside"), "main", now=at(5))
-    assert result["changed"] and result["set_aside"] is None
+def test_stage_into_missing_dest_reproduces_the_tree(src, archive, tmp_path):
+    dest = tmp_path / "restored" / "next"
+    result = st.stage(archive, str(tmp_path / "restored"), str(dest), "main")
+    assert result["changed"] and result["staged"] == str(dest)
     assert result["restored"] == 11
-    assert not (tmp_path / "aside").exists()
-    assert mode_of(dest) == 0o750
+    assert mode_of(dest) == 0o700
     expected = snapshot(src)
     del expected["staging"], expected[os.path.join("staging", "image.tar")]
     assert snapshot(dest) == expected
@@ -513,59 +514,18 @@ def test_restore_into_missing_dest_reproduces_the_tree(src, archive, tmp_path):
     sqlite = dest / "data" / "openclaw_home" / "state" / "openclaw.sqlite"
     assert os.stat(sqlite).st_uid == os.getuid()
     assert os.stat(sqlite).st_mtime == int(os.stat(src / sqlite.relative_to(dest)).st_mtime)
-    assert bk.differences(str(dest), result["manifest"]["entries"]) == []
-
-
-def test_restore_over_existing_dest_sets_old_content_aside(src, archive, tmp_path):
-    (src / ".env").write_text("OPENCLAW_GATEWAY_TOKEN=new\n")
-    (src / "data" / "openclaw_home" / "state" / "new.db").write_bytes(b"new")
-    config_mode = mode_of(src / "config")
-    (src / "config").chmod(0o700)
-    old = snapshot(src)
-    aside_dir = tmp_path / "aside"
-    result = bk.restore(archive, str(src), str(aside_dir), "main", now=at(5))
-    assert result["changed"]
-    aside = aside_dir / "20261123T180300Z"
-    assert result["set_aside"] == str(aside)
-    assert mode_of(aside) == 0o700
-    assert sorted(os.listdir(aside)) == [".env", "config", "data", "openclaw_sidecar.compose.yml"]
-    assert (aside / ".env").read_text() == "OPENCLAW_GATEWAY_TOKEN=new\n"
-    assert (aside / "data" / "openclaw_home" / "state" / "new.db").read_bytes() == b"new"
-    set_aside = snapshot(aside)
-    for rel, value in old.items():
-        if not rel.startswith("staging"):
-            assert set_aside[rel] == value
-    assert (src / "staging" / "image.tar").exists()  # not in the archive: left alone
-    assert "TOKEN=%s" % TOKEN in (src / ".env").read_text()
-    assert not (src / "data" / "openclaw_home" / "state" / "new.db").exists()
-    assert mode_of(src / "config") == config_mode
-
-    again = bk.restore(archive, str(src), str(aside_dir), "main", now=at(6))
-    assert not again["changed"] and again["set_aside"] is None and again["restored"] == 0
-    assert os.listdir(aside_dir) == ["20261123T180300Z"]
-
-
-def test_restore_check_mode_touches_nothing(src, archive, tmp_path):
-    (src / ".env").write_text("changed\n")
-    before = snapshot(src)
-    aside = tmp_path / "aside"
-    result = bk.restore(archive, str(src), str(aside), "main", check_mode=True, now=at(5))
-    assert result["changed"] and result["restored"] == 11
-    assert result["set_aside"] == str(aside / "20261123T180300Z")
-    assert snapshot(src) == before
-    assert not (tmp_path / "aside").exists()
-    assert [d[0] for d in result["differences"]] == [".env"]
+    assert st.differences(str(dest), result["manifest"]["entries"]) == []
 
 
 def test_differences_reports_mode_content_extra_and_missing(src, archive):
-    entries = bk.verify(archive, "main")["manifest"]["entries"]
-    assert bk.differences(str(src), entries) == []
+    entries = ar.verify(archive, "main")["manifest"]["entries"]
+    assert st.differences(str(src), entries) == []
     (src / ".env").chmod(0o644)
     (src / "config" / "openclaw_sidecar.config.json5").write_text("{gateway: {x: 1}}\n")
     (src / "data" / "openclaw_workspace" / "extra").write_text("x")
     (src / "openclaw_sidecar.compose.yml").unlink()
     (src / "staging" / "more").write_text("not compared")
-    diffs = {path: (before, after) for path, before, after in bk.differences(str(src), entries)}
+    diffs = {path: (before, after) for path, before, after in st.differences(str(src), entries)}
     assert sorted(diffs) == [
         ".env",
         "config/openclaw_sidecar.config.json5",
@@ -580,88 +540,50 @@ def test_differences_reports_mode_content_extra_and_missing(src, archive):
 
 
 def test_differences_compares_owner_only_as_root(src, archive):
-    entries = bk.verify(archive, "main")["manifest"]["entries"]
+    entries = ar.verify(archive, "main")["manifest"]["entries"]
     moved = [dict(e, uid=e["uid"] + 4242, user=None) for e in entries]
-    assert bk.differences(str(src), moved, as_root=False) == []
-    assert len(bk.differences(str(src), moved, as_root=True)) == len(entries)
+    assert st.differences(str(src), moved, as_root=False) == []
+    assert len(st.differences(str(src), moved, as_root=True)) == len(entries)
 
 
 def test_owner_names_win_over_numbers():
-    assert bk.resolve_uid("root", 4242) == 0
-    assert bk.resolve_gid("root", 4242) == 0
-    assert bk.resolve_uid("no-such-user-clawdeploy", 4242) == 4242
-    assert bk.resolve_gid("no-such-group-clawdeploy", 4242) == 4242
-    assert bk.resolve_uid(None, 7) == 7
-
-
-def test_restore_refuses_tampered_archive_before_touching_dest(src, archive, tmp_path):
-    def change(items, manifest):
-        return [(m, b"X" * len(d) if m.name == "instance/.env" else d) for m, d in items]
-
-    rewrite(archive, change)
-    (src / ".env").write_text("current\n")
-    before = snapshot(src)
-    with pytest.raises(bk.ArchiveMismatch, match="refusing to use it"):
-        bk.restore(archive, str(src), str(tmp_path / "aside"), "main")
-    assert snapshot(src) == before
-    assert not (tmp_path / "aside").exists()
-
-
-def test_restore_refuses_set_aside_inside_replaced_content(src, archive):
-    (src / ".env").write_text("current\n")
-    with pytest.raises(bk.BackupError, match="set_aside_dir .* is inside"):
-        bk.restore(archive, str(src), str(src / "data" / "old"), "main")
+    assert ar.resolve_uid("root", 4242) == 0
+    assert ar.resolve_gid("root", 4242) == 0
+    assert ar.resolve_uid("no-such-user-clawdeploy", 4242) == 4242
+    assert ar.resolve_gid("no-such-group-clawdeploy", 4242) == 4242
+    assert ar.resolve_uid(None, 7) == 7
 
 
 def test_extract_never_writes_through_links(archive, tmp_path):
-    manifest = bk.verify(archive, "main")["manifest"]
+    manifest = ar.verify(archive, "main")["manifest"]
     dest = tmp_path / "dest"
     dest.mkdir()
     outside = tmp_path / "outside"
     outside.mkdir()
     (dest / "config").symlink_to(outside)
-    with pytest.raises(bk.BackupError, match="already exists|not a directory"):
-        bk.extract(archive, str(dest), manifest)
+    with pytest.raises(ar.BackupError, match="already exists|not a directory"):
+        st.extract(archive, str(dest), manifest)
     assert os.listdir(outside) == []
 
 
-def test_restore_failure_says_where_the_old_content_is(src, archive, tmp_path, monkeypatch):
+def test_stage_failure_says_why_and_removes_the_staging(src, archive, monkeypatch):
     (src / ".env").write_text("current\n")
+    staging = src / "staging" / "next"
 
     def broken(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(bk, "extract", broken)
-    with pytest.raises(bk.BackupError) as caught:
-        bk.restore(archive, str(src), str(tmp_path / "aside"), "main", now=T0)
+    monkeypatch.setattr(st, "extract", broken)
+    with pytest.raises(ar.BackupError) as caught:
+        st.stage(archive, str(src), str(staging), "main")
     message = str(caught.value)
-    assert "No space left on device" in message
-    assert str(tmp_path / "aside" / "20261123T175800Z") in message
-    assert (tmp_path / "aside" / "20261123T175800Z" / ".env").read_text() == "current\n"
-
-
-def test_move_across_file_systems_keeps_modes_and_links(src, tmp_path, monkeypatch):
-    real_rename = os.rename
-    calls = []
-
-    def rename(source, target):
-        calls.append(source)
-        raise OSError(errno.EXDEV, "Invalid cross-device link")
-
-    before = snapshot(src / "data")
-    monkeypatch.setattr(bk.os, "rename", rename)
-    bk.move(str(src / "data"), str(tmp_path / "data"))
-    bk.move(str(src / ".env"), str(tmp_path / ".env"))
-    monkeypatch.setattr(bk.os, "rename", real_rename)
-    assert calls == [str(src / "data"), str(src / ".env")]
-    assert not (src / "data").exists() and not (src / ".env").exists()
-    assert snapshot(tmp_path / "data") == before
-    assert mode_of(tmp_path / "data" / "openclaw_home") == 0o700
-    assert mode_of(tmp_path / ".env") == 0o600
+    assert "No space left on device" in message and str(staging) in message
+    assert not staging.exists()
+    assert (src / ".env").read_text() == "current\n"
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root can give files to other owners")
-def test_restore_owner_by_name_else_by_number(archive, tmp_path):
+def test_stage_owner_by_name_else_by_number(archive, tmp_path):
     import pwd
 
     try:
@@ -684,14 +606,18 @@ def test_restore_owner_by_name_else_by_number(archive, tmp_path):
 
     rewrite(archive, change)
     dest = tmp_path / "dest"
-    result = bk.restore(archive, str(dest), str(tmp_path / "aside"), "main", now=T0)
+    staged = tmp_path / "staged"
+    result = st.stage(archive, str(dest), str(staged), "main")
     assert result["changed"]
-    assert os.stat(dest / ".env").st_uid == nobody.pw_uid
-    assert os.stat(dest / "config").st_uid == 4243
-    assert os.stat(dest / "openclaw_sidecar.compose.yml").st_uid == 0
-    assert not bk.restore(archive, str(dest), str(tmp_path / "aside"), "main")["changed"]
+    assert os.stat(staged / ".env").st_uid == nobody.pw_uid
+    assert os.stat(staged / "config").st_uid == 4243
+    assert os.stat(staged / "openclaw_sidecar.compose.yml").st_uid == 0
+    for name in os.listdir(staged):  # what the switch does: rename the staged entries live
+        os.rename(staged / name, dest / name)
+    staged.rmdir()
+    assert not st.stage(archive, str(dest), str(staged), "main")["changed"]
     os.chown(dest / ".env", 4242, -1)
-    again = bk.restore(archive, str(dest), str(tmp_path / "aside"), "main", check_mode=True)
+    again = st.stage(archive, str(dest), str(staged), "main", check_mode=True)
     assert [d[0] for d in again["differences"]] == [".env"]
 
 
@@ -702,7 +628,7 @@ def test_stage_extracts_into_staging_and_leaves_dest_alone(src, archive):
     (src / ".env").write_text("OPENCLAW_GATEWAY_TOKEN=new\n")
     live = snapshot(src)
     staging = src / "staging" / "next"
-    result = bk.stage(archive, str(src), str(staging), "main")
+    result = st.stage(archive, str(src), str(staging), "main")
     assert result["changed"] and result["staged"] == str(staging)
     assert result["restored"] == 11
     assert [d[0] for d in result["differences"]] == [".env"]
@@ -711,18 +637,18 @@ def test_stage_extracts_into_staging_and_leaves_dest_alone(src, archive):
     assert sorted(os.listdir(staging)) == [".env", "config", "data", "openclaw_sidecar.compose.yml"]
     assert "TOKEN=%s" % TOKEN in (staging / ".env").read_text()
     assert mode_of(staging / ".env") == 0o600
-    assert bk.differences(str(staging), result["manifest"]["entries"]) == []
+    assert st.differences(str(staging), result["manifest"]["entries"]) == []
 
 
 def test_stage_does_nothing_when_dest_matches(src, archive):
-    result = bk.stage(archive, str(src), str(src / "staging" / "next"), "main")
+    result = st.stage(archive, str(src), str(src / "staging" / "next"), "main")
     assert not result["changed"] and result["staged"] is None and result["restored"] == 0
     assert not (src / "staging" / "next").exists()
 
 
 def test_stage_into_a_missing_dest_creates_it(archive, tmp_path):
     dest = tmp_path / "fresh" / "main"
-    result = bk.stage(archive, str(dest), str(dest / "staging" / "next"), "main")
+    result = st.stage(archive, str(dest), str(dest / "staging" / "next"), "main")
     assert result["changed"]
     assert mode_of(dest) == 0o750 and mode_of(dest / "staging") == 0o750
     assert (dest / "staging" / "next" / "data" / "openclaw_home" / "state").is_dir()
@@ -731,7 +657,7 @@ def test_stage_into_a_missing_dest_creates_it(archive, tmp_path):
 def test_stage_check_mode_writes_nothing(src, archive):
     (src / ".env").write_text("changed\n")
     before = snapshot(src)
-    result = bk.stage(archive, str(src), str(src / "staging" / "next"), "main", check_mode=True)
+    result = st.stage(archive, str(src), str(src / "staging" / "next"), "main", check_mode=True)
     assert result["changed"] and result["staged"] == str(src / "staging" / "next")
     assert snapshot(src) == before
 
@@ -740,8 +666,8 @@ def test_stage_refuses_a_leftover_staging_directory(src, archive):
     (src / ".env").write_text("changed\n")
     (src / "staging" / "next").mkdir()
     (src / "staging" / "next" / "kept").write_text("from an interrupted run\n")
-    with pytest.raises(bk.BackupError, match="already exists"):
-        bk.stage(archive, str(src), str(src / "staging" / "next"), "main")
+    with pytest.raises(ar.BackupError, match="already exists"):
+        st.stage(archive, str(src), str(src / "staging" / "next"), "main")
     assert (src / "staging" / "next" / "kept").read_text() == "from an interrupted run\n"
 
 
@@ -755,6 +681,6 @@ def test_stage_refuses_a_tampered_archive_before_writing(src, archive):
         ]
 
     rewrite(archive, change)
-    with pytest.raises(bk.ArchiveMismatch):
-        bk.stage(archive, str(src), str(src / "staging" / "next"), "main")
+    with pytest.raises(ar.ArchiveMismatch):
+        st.stage(archive, str(src), str(src / "staging" / "next"), "main")
     assert not (src / "staging" / "next").exists()

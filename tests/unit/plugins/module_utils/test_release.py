@@ -9,6 +9,7 @@ import stat
 
 import pytest
 
+from ansible_collections.clawdeploy.openclaw.plugins.module_utils import fileops
 from ansible_collections.clawdeploy.openclaw.plugins.module_utils import release as rel
 
 SHA_A = "a" * 64
@@ -97,7 +98,7 @@ def test_write_failure_leaves_old_file_and_no_temp(tmp_path, monkeypatch):
     def boom(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(rel.os, "replace", boom)
+    monkeypatch.setattr(fileops.os, "replace", boom)
     with pytest.raises(OSError):
         rel.write(str(path), three()[0])
     assert path.read_bytes() == before

@@ -227,7 +227,7 @@ def test_a_failing_start_leaves_the_switch_and_names_aside(live):
     runtime = FakeRuntime(live, fail={"up"})
     with pytest.raises(sw.SwitchError) as err:
         switch(str(live), str(aside), runtime, staged=str(staged), snapshot=True)
-    assert not err.value.undone and err.value.aside == str(aside)
+    assert not err.value.undone and err.value.set_aside_dir == str(aside)
     assert "did not start" in str(err.value) and str(aside) in str(err.value)
     assert (live / ".env").read_text().startswith("OPENCLAW_VERSION=2026.9.6")
     assert (aside / ".env").read_text().startswith("OPENCLAW_VERSION=2026.8.2")

@@ -1,8 +1,7 @@
-"""In-process tests of the openclaw_backup module.
+"""In-process tests of the backup modules: openclaw_backup (create, stage) and
+openclaw_backup_info (verify).
 
-Restores follow community.docker's four-way pattern: check mode, apply, idempotent check,
-idempotent apply, asserting ``changed`` every time. They run as root or as any other
-user (ownership is compared with the test's own ids).
+They run as root or as any other user (ownership is compared with the test's own ids).
 """
 
 from __future__ import annotations
@@ -12,15 +11,19 @@ import io
 import json
 import os
 import secrets
+import shutil
 import stat
 import tarfile
 from typing import Any
 
 import pytest
-from harness import Result, run_module
+from harness import Result, run_module, snapshot
 
-from ansible_collections.clawdeploy.openclaw.plugins.module_utils import backup as bk
-from ansible_collections.clawdeploy.openclaw.plugins.modules import openclaw_backup
+from ansible_collections.clawdeploy.openclaw.plugins.module_utils import names
+from ansible_collections.clawdeploy.openclaw.plugins.modules import (
+    openclaw_backup,
+    openclaw_backup_info,
+)
 
 TOKEN = "tok_" + secrets.token_urlsafe(24)
 SQLITE = os.urandom(4096)
@@ -35,7 +38,7 @@ def clock(monkeypatch):
     def tick(minutes: int = 1) -> None:
         state["now"] += datetime.timedelta(minutes=minutes)
 
-    monkeypatch.setattr(bk, "utcnow", lambda: state["now"])
+    monkeypatch.setattr(names, "utcnow", lambda: state["now"])
     return tick
 
 
@@ -45,7 +48,11 @@ def run(monkeypatch, clock):
 
     def _run(check: bool = False, diff: bool = True, **args: Any) -> Result:
         args.setdefault("instance", "main")
-        result = run_module(monkeypatch, openclaw_backup.main, check, diff, args)
+        module = openclaw_backup.main
+        if args.get("state") == "verify":  # openclaw_backup_info (was state=verify)
+            del args["state"]
+            module = openclaw_backup_info.main
+        result = run_module(monkeypatch, module, check, diff, args)
         clock()
         assert TOKEN not in result.text(), "the .env token leaked into the result"
         return result
@@ -55,27 +62,6 @@ def run(monkeypatch, clock):
 
 def mode_of(path) -> int:
     return stat.S_IMODE(os.lstat(path).st_mode)
-
-
-def snapshot(root) -> dict[str, Any]:
-    """Every path below ``root`` (links not followed) with type, mode, owner, content."""
-    found: dict[str, Any] = {}
-    if not os.path.exists(root):
-        return found
-    for directory, dirs, files in os.walk(root):
-        for name in dirs + files:
-            full = os.path.join(directory, name)
-            rel = os.path.relpath(full, root)
-            st = os.lstat(full)
-            owner = (st.st_uid, st.st_gid)
-            if stat.S_ISLNK(st.st_mode):
-                found[rel] = ("link", os.readlink(full), owner)
-            elif stat.S_ISDIR(st.st_mode):
-                found[rel] = ("dir", mode_of(full), owner)
-            else:
-                with open(full, "rb") as handle:
-                    found[rel] = ("file", mode_of(full), owner, handle.read())
-    return found
 
 
 @pytest.fixture
@@ -219,10 +205,10 @@ def test_invalid_instance_name_fails(run, src, backups):
     assert not backups.exists()
 
 
-# --- verify -----------------------------------------------------------------------------
+# --- verify (openclaw_backup_info) -------------------------------------------------------
 
 
-def test_tampered_archive_fails_verify_and_restore_refuses(run, src, backups, tmp_path):
+def test_tampered_archive_fails_verify_and_stage_refuses(run, src, backups):
     archive = backup(run, src, backups)["path"]
     tamper(archive, "instance/data/openclaw_home/state/openclaw.sqlite")
 
@@ -239,15 +225,13 @@ def test_tampered_archive_fails_verify_and_restore_refuses(run, src, backups, tm
 
     (src / ".env").write_text("OPENCLAW_GATEWAY_TOKEN=%s-new\n" % TOKEN)
     before = snapshot(src)
-    aside = tmp_path / "aside"
+    staging = src / "staging" / "next"
     for check in (True, False):
-        restored = run(
-            check=check, state="restore", path=archive, dest=str(src), set_aside_dir=str(aside)
-        )
-        assert restored.kind == "fail"
-        assert restored["msg"] == verified["msg"]
+        staged = run(check=check, state="stage", path=archive, dest=str(src), staging=str(staging))
+        assert staged.kind == "fail"
+        assert staged["msg"] == verified["msg"]
         assert snapshot(src) == before
-        assert not aside.exists()
+        assert not staging.exists()
 
 
 def test_wrong_instance_is_refused(run, src, backups, tmp_path):
@@ -256,14 +240,10 @@ def test_wrong_instance_is_refused(run, src, backups, tmp_path):
     assert verified.kind == "fail"
     assert "is a backup of instance 'main', not 'alice'" in verified["msg"]
     dest = tmp_path / "alice"
-    restored = run(
-        instance="alice",
-        state="restore",
-        path=archive,
-        dest=str(dest),
-        set_aside_dir=str(tmp_path / "aside"),
+    staged = run(
+        instance="alice", state="stage", path=archive, dest=str(dest), staging=str(dest / "s")
     )
-    assert restored.kind == "fail" and "not 'alice'" in restored["msg"]
+    assert staged.kind == "fail" and "not 'alice'" in staged["msg"]
     assert not dest.exists()
 
 
@@ -272,70 +252,79 @@ def test_verify_missing_archive_fails(run, tmp_path):
     assert result.kind == "fail" and "does not exist" in result["msg"]
 
 
-# --- restore ----------------------------------------------------------------------------
+def test_verify_never_changes_anything_in_check_mode_either(run, src, backups):
+    archive = backup(run, src, backups)["path"]
+    before = snapshot(backups)
+    for check in (True, False):
+        result = run(check=check, state="verify", path=archive)
+        assert result.kind == "exit" and not result.changed and result["ok"]
+    assert snapshot(backups) == before
 
 
-def four_way(run, watched, **args: Any) -> list[Result]:
-    """check, apply, idempotent check, idempotent apply; assert the changed pattern."""
-    before = snapshot(watched)
-    first = run(check=True, **args)
-    assert first.kind == "exit" and first.changed, first.data
-    assert snapshot(watched) == before, "check mode changed something"
-    second = run(**args)
-    assert second.kind == "exit" and second.changed, second.data
-    after = snapshot(watched)
-    third = run(check=True, **args)
-    assert third.kind == "exit" and not third.changed, third.data
-    fourth = run(**args)
-    assert fourth.kind == "exit" and not fourth.changed, fourth.data
-    assert snapshot(watched) == after
-    return [first, second, third, fourth]
+# --- stage (the half of a restore done while the gateway serves) -------------------------
 
 
-def test_restore_into_empty_dest_four_way(run, src, backups, tmp_path):
+def switch_in(staging, dest) -> None:
+    """What openclaw_switch does after a stage: rename the staged entries live."""
+    for name in os.listdir(staging):
+        live = dest / name
+        if live.is_dir() and not live.is_symlink():
+            shutil.rmtree(live)
+        elif live.exists() or live.is_symlink():
+            live.unlink()
+        os.rename(staging / name, live)
+    staging.rmdir()
+
+
+def test_stage_into_empty_dest_then_nothing_to_do(run, src, backups, tmp_path):
     archive = backup(run, src, backups)["path"]
     dest = tmp_path / "new-host" / "main"
     dest.mkdir(parents=True)
-    first, second, third, fourth = four_way(
-        run,
-        tmp_path / "new-host",
-        state="restore",
-        path=archive,
-        dest=str(dest),
-        set_aside_dir=str(tmp_path / "aside"),
-    )
-    assert first["restored"] == 11 and first["set_aside"] is None
-    assert second["restored"] == 11 and second["set_aside"] is None
-    assert third["restored"] == 0 and fourth["restored"] == 0
-    assert not (tmp_path / "aside").exists()
+    staging = tmp_path / "new-host" / "staging" / "next"
+    args = dict(state="stage", path=archive, dest=str(dest), staging=str(staging))
+    before = snapshot(tmp_path / "new-host")
+    first = run(check=True, **args)
+    assert first.kind == "exit" and first.changed and first["restored"] == 11
+    assert first["staged"] == str(staging)
+    assert snapshot(tmp_path / "new-host") == before, "check mode changed something"
 
-    expected = {k: v for k, v in snapshot(src).items() if not k.startswith("staging")}
-    assert snapshot(dest) == expected
-    assert mode_of(dest / ".env") == 0o600
-    assert mode_of(dest / "data" / "openclaw_home") == 0o700
-    assert os.readlink(dest / "data" / "openclaw_workspace" / "current") == "AGENTS.md"
-    assert os.stat(dest / ".env").st_uid == os.getuid()
-
+    second = run(**args)
+    assert second.kind == "exit" and second.changed and second["restored"] == 11
+    assert snapshot(dest) == {}  # the live instance is left alone
+    expected = {k: v for k, v in snapshot(src, times=False).items() if not k.startswith("staging")}
+    assert snapshot(staging, times=False) == expected
+    assert mode_of(staging) == 0o700
+    assert mode_of(staging / ".env") == 0o600
+    assert mode_of(staging / "data" / "openclaw_home") == 0o700
+    assert os.readlink(staging / "data" / "openclaw_workspace" / "current") == "AGENTS.md"
+    assert os.stat(staging / ".env").st_uid == os.getuid()
     diff = second["diff"]
     assert diff["before"] == ""
     assert ".env: file 0600" in diff["after"]
     assert "data/openclaw_home: dir 0700" in diff["after"]
     assert "data/openclaw_workspace/current: symlink" in diff["after"]
-    assert third["diff"] == dict(third["diff"], before="", after="")
+
+    switch_in(staging, dest)
+    after = snapshot(tmp_path / "new-host")
+    for check in (True, False):
+        again = run(check=check, **args)
+        assert again.kind == "exit" and not again.changed, again.data
+        assert again["restored"] == 0 and again["staged"] is None
+        assert again["diff"] == dict(again["diff"], before="", after="")
+    assert snapshot(tmp_path / "new-host") == after
 
 
-def test_restore_missing_dest_is_created(run, src, backups, tmp_path):
+def test_stage_into_a_missing_dest_creates_it(run, src, backups, tmp_path):
     archive = backup(run, src, backups)["path"]
     dest = tmp_path / "restored" / "main"
-    result = run(
-        state="restore", path=archive, dest=str(dest), set_aside_dir=str(tmp_path / "aside")
-    )
+    staging = dest / "staging" / "next"
+    result = run(state="stage", path=archive, dest=str(dest), staging=str(staging))
     assert result.kind == "exit" and result.changed, result.data
     assert mode_of(dest) == 0o750
-    assert (dest / "data" / "openclaw_home" / "state" / "openclaw.sqlite").read_bytes() == SQLITE
+    assert (staging / "data" / "openclaw_home" / "state" / "openclaw.sqlite").read_bytes() == SQLITE
 
 
-def test_restore_over_existing_dest_sets_old_content_aside(run, src, backups, tmp_path):
+def test_stage_over_a_changed_dest_leaves_it_alone_and_shows_the_change(run, src, backups):
     archive = backup(run, src, backups)["path"]
     # the instance moved on after the backup
     (src / ".env").write_text("OPENCLAW_GATEWAY_TOKEN=%s-rotated\n" % TOKEN)
@@ -343,54 +332,31 @@ def test_restore_over_existing_dest_sets_old_content_aside(run, src, backups, tm
     (src / "data" / "openclaw_home" / "state" / "openclaw.sqlite-wal").write_bytes(b"wal")
     (src / "config" / "openclaw_sidecar.config.json5").chmod(0o666)
     old = snapshot(src)
-    aside_dir = tmp_path / "set-aside"
-
-    first, second, third, fourth = four_way(
-        run, src, state="restore", path=archive, dest=str(src), set_aside_dir=str(aside_dir)
-    )
-    aside = aside_dir / "20261123T180000Z"
-    assert first["set_aside"] == str(tmp_path / "set-aside" / "20261123T175900Z")
-    assert second["set_aside"] == str(aside)
-    assert third["set_aside"] is None and fourth["set_aside"] is None
-    assert sorted(os.listdir(aside_dir)) == ["20261123T180000Z"]
-    assert mode_of(aside) == 0o700
-
-    # every piece of the old content is in the set-aside directory, unchanged
-    moved = snapshot(aside)
-    assert sorted(os.listdir(aside)) == [
-        ".env",
-        "config",
-        "data",
-        "openclaw_sidecar.compose.yml",
-    ]
-    for rel, value in old.items():
-        if not rel.startswith("staging"):
-            assert moved[rel] == value, rel
-    # the backup's content is back; what the archive does not hold is left alone
-    assert (src / "data" / "openclaw_home" / "state" / "openclaw.sqlite").read_bytes() == SQLITE
-    assert not (src / "data" / "openclaw_home" / "state" / "openclaw.sqlite-wal").exists()
-    assert (src / ".env").read_text().endswith("OPENCLAW_GATEWAY_TOKEN=%s\n" % TOKEN)
-    assert mode_of(src / ".env") == 0o600
-    assert mode_of(src / "config" / "openclaw_sidecar.config.json5") != 0o666
-    assert (src / "staging" / "openclaw.tar").read_bytes() == b"image"
-
+    staging = src / "staging" / "next"
+    result = run(state="stage", path=archive, dest=str(src), staging=str(staging))
+    assert result.kind == "exit" and result.changed
+    live = {k: v for k, v in snapshot(src).items() if not k.startswith("staging")}
+    assert live == {k: v for k, v in old.items() if not k.startswith("staging")}
+    assert (staging / "data" / "openclaw_home" / "state" / "openclaw.sqlite").read_bytes() == SQLITE
+    assert not (staging / "data" / "openclaw_home" / "state" / "openclaw.sqlite-wal").exists()
+    assert (staging / ".env").read_text().endswith("OPENCLAW_GATEWAY_TOKEN=%s\n" % TOKEN)
     # diff: checksums, modes and owners of what changes, never contents
-    diff = second["diff"]
+    diff = result["diff"]
     assert "data/openclaw_home/state/openclaw.sqlite-wal: file" in diff["before"]
     assert "openclaw.sqlite-wal" not in diff["after"]
     assert "config/openclaw_sidecar.config.json5: file 0666" in diff["before"]
     assert ".env: file 0600" in diff["after"] and "sha256:" in diff["after"]
     assert "openclaw_sidecar.compose.yml" not in diff["before"] + diff["after"]
-    assert "rotated" not in json.dumps(second.data)
+    assert "rotated" not in json.dumps(result.data)
 
 
-def test_restore_needs_set_aside_dir(run, src, backups, tmp_path):
+def test_stage_needs_staging(run, src, backups):
     archive = backup(run, src, backups)["path"]
-    result = run(state="restore", path=archive, dest=str(src))
-    assert result.kind == "fail" and "set_aside_dir" in result["msg"]
+    result = run(state="stage", path=archive, dest=str(src))
+    assert result.kind == "fail" and "staging" in result["msg"]
 
 
-def test_env_content_never_in_results(run, src, backups, tmp_path):
+def test_env_content_never_in_results(run, src, backups):
     created = backup(run, src, backups)
     archive = created["path"]
     results = [
@@ -399,18 +365,9 @@ def test_env_content_never_in_results(run, src, backups, tmp_path):
         run(state="verify", path=archive),
     ]
     (src / ".env").write_text("OPENCLAW_GATEWAY_TOKEN=%s\nOTHER=%s\n" % (TOKEN, TOKEN))
-    results.append(
-        run(
-            check=True,
-            state="restore",
-            path=archive,
-            dest=str(src),
-            set_aside_dir=str(tmp_path / "a"),
-        )
-    )
-    results.append(
-        run(state="restore", path=archive, dest=str(src), set_aside_dir=str(tmp_path / "a"))
-    )
+    staging = str(src / "staging" / "next")
+    results.append(run(check=True, state="stage", path=archive, dest=str(src), staging=staging))
+    results.append(run(state="stage", path=archive, dest=str(src), staging=staging))
     tamper(archive, "instance/.env")
     results.append(run(state="verify", path=archive))
     assert results[-1].kind == "fail"

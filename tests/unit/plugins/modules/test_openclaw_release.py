@@ -13,8 +13,9 @@ import stat
 from typing import Any
 
 import pytest
-from harness import Result, run_module
+from harness import Result, four_way, run_module, snapshot
 
+from ansible_collections.clawdeploy.openclaw.plugins.module_utils import names
 from ansible_collections.clawdeploy.openclaw.plugins.module_utils import release as rel
 from ansible_collections.clawdeploy.openclaw.plugins.modules import openclaw_release
 
@@ -30,7 +31,7 @@ def clock(monkeypatch):
     def tick(minutes: int = 1) -> None:
         state["now"] += datetime.timedelta(minutes=minutes)
 
-    monkeypatch.setattr(rel, "utcnow", lambda: state["now"])
+    monkeypatch.setattr(names, "utcnow", lambda: state["now"])
     return tick
 
 
@@ -58,32 +59,6 @@ def deployment(version: str, config: str = SHA_A, **extra: Any) -> dict[str, Any
 
 def mode_of(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
-
-
-def snapshot(directory):
-    """Names, contents, modes and mtimes of every file in ``directory``."""
-    return {
-        p.name: (p.read_bytes(), mode_of(p), os.stat(p).st_mtime_ns)
-        for p in sorted(directory.iterdir())
-    }
-
-
-def four_way(run, directory, **args: Any) -> list[Result]:
-    """check, apply, idempotent check, idempotent apply; assert the changed pattern."""
-    before = snapshot(directory)
-    first = run(check=True, **args)
-    assert first.kind == "exit", first.data
-    assert first.changed
-    assert snapshot(directory) == before, "check mode wrote something"
-    second = run(**args)
-    assert second.kind == "exit" and second.changed
-    after = snapshot(directory)
-    third = run(check=True, **args)
-    assert third.kind == "exit" and not third.changed
-    fourth = run(**args)
-    assert fourth.kind == "exit" and not fourth.changed
-    assert snapshot(directory) == after
-    return [first, second, third, fourth]
 
 
 @pytest.fixture
@@ -238,56 +213,10 @@ def test_symlink_is_followed(run, history_path, tmp_path):
     assert mode_of(history_path) == 0o600
 
 
-def test_path_is_a_directory_fails(run, history_path):
-    history_path.mkdir()
-    result = run(path=str(history_path), instance="main", state="query")
-    assert result.kind == "fail" and "not a regular file" in result["msg"]
-
-
-def test_instance_mismatch_fails(run, history_path):
-    deployed(run, history_path, "2026.9.6")
-    result = run(path=str(history_path), instance="alice", state="query")
-    assert result.kind == "fail"
-    assert "belongs to instance 'main', not 'alice'" in result["msg"]
-
-
-def test_invalid_instance_name_fails(run, history_path):
-    result = run(path=str(history_path), instance="a/b", state="query")
-    assert result.kind == "fail" and "not a valid instance name" in result["msg"]
-
-
-# --- query ------------------------------------------------------------------------------
-
-
-def test_query_missing_file_is_empty_and_creates_nothing(run, history_path):
-    for check in (True, False):
-        result = run(check=check, path=str(history_path), instance="main", state="query")
-        assert result.kind == "exit" and not result.changed
-        assert result["current"] is None and result["previous"] is None
-        assert result["releases"] == [] and result["release"] is None
-        assert result["images"] == []
-    assert not history_path.exists()
-
-
-def test_query_returns_history_and_never_prunes(run, history_path):
-    releases = deployed(run, history_path, "2026.7.1", "2026.8.2", "2026.9.6")
-    os.chmod(history_path, 0o644)
-    before = snapshot(history_path.parent)
-    result = run(path=str(history_path), instance="main", state="query", keep=1)
-    assert not result.changed
-    assert [r["id"] for r in result["releases"]] == [r["id"] for r in releases]
-    assert result["current"]["id"] == releases[2]["id"]
-    assert result["previous"]["id"] == releases[1]["id"]
-    assert result["release"]["id"] == releases[2]["id"]
-    assert result["pruned"] == []
-    assert snapshot(history_path.parent) == before
-
-
 def test_corrupt_file_fails_naming_it_for_every_state(run, history_path):
     history_path.write_text('{"schema": 1, "instance": "main", "releases": [')
     before = snapshot(history_path.parent)
     for state, extra in (
-        ("query", {}),
         ("present", deployment("2026.9.6")),
         ("rollback", {}),
         ("failed", {}),

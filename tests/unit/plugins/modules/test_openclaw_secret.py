@@ -13,10 +13,10 @@ import stat
 from typing import Any
 
 import pytest
-from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 from harness import Result, run_module
 
+from ansible_collections.clawdeploy.openclaw.plugins.module_utils import fileops
 from ansible_collections.clawdeploy.openclaw.plugins.modules import openclaw_secret
 
 GATEWAY = "OPENCLAW_GATEWAY_TOKEN"
@@ -392,15 +392,15 @@ def test_group_is_enforced(run, tmp_path):
 
 
 def test_new_file_is_never_world_readable(run, tmp_path, monkeypatch):
-    """Even between the atomic move and the chmod, a new file is private."""
+    """Even between the atomic rename and the chmod, a new file is private."""
     seen = []
-    real_move = basic.AnsibleModule.atomic_move
+    real_replace = fileops.os.replace
 
-    def spy(self, src, dest, *args, **kwargs):
-        real_move(self, src, dest, *args, **kwargs)
+    def spy(src, dest, *args, **kwargs):
+        real_replace(src, dest, *args, **kwargs)
         seen.append(mode_of(dest))
 
-    monkeypatch.setattr(basic.AnsibleModule, "atomic_move", spy)
+    monkeypatch.setattr(fileops.os, "replace", spy)
     old_umask = os.umask(0o022)
     try:
         run(path=str(tmp_path / ".env"), key=GATEWAY, mode="0644")

@@ -72,7 +72,7 @@ def run(monkeypatch, live, check=False, **args: Any) -> Result:
             project_name="openclaw-main",
             container="openclaw-gateway-main",
             staged=str(live / "staging" / "next"),
-            aside=str(live / "staging" / "before"),
+            set_aside_dir=str(live / "staging" / "before"),
         ),
         **args,
     )
@@ -118,25 +118,29 @@ def test_check_mode_only_looks(monkeypatch, live, docker_log):
     assert not (live / "staging" / "before").exists()
 
 
-def test_aside_in_makes_a_timestamped_directory(monkeypatch, live, docker_log, tmp_path):
+def test_set_aside_root_makes_a_timestamped_directory(monkeypatch, live, docker_log, tmp_path):
     result = run(
-        monkeypatch, live, aside=None, aside_in=str(tmp_path / "set-aside" / "main"), start=False
+        monkeypatch,
+        live,
+        set_aside_dir=None,
+        set_aside_root=str(tmp_path / "set-aside" / "main"),
+        start=False,
     )
     assert result.kind == "exit", result.data
-    aside = result["aside"]
+    aside = result["set_aside_dir"]
     assert os.path.dirname(aside) == str(tmp_path / "set-aside" / "main")
     assert sorted(os.listdir(aside)) == [".env", "config"]
     assert stat.S_IMODE(os.stat(os.path.dirname(aside)).st_mode) == 0o700
     assert not any(line.startswith("compose") for line in docker_log())
 
 
-def test_failed_start_leaves_the_switch_and_names_aside(monkeypatch, live, docker_log):
+def test_failed_start_leaves_the_switch_and_names_the_set_aside_dir(monkeypatch, live, docker_log):
     monkeypatch.setenv("FAKE_DOCKER_FAIL", "compose")
     result = run(monkeypatch, live, snapshot=True)
     assert result.kind == "fail"
     assert result["undone"] is False
     assert "did not start" in result["msg"] and "compose refused" in result["msg"]
-    assert result["aside"] == str(live / "staging" / "before")
+    assert result["set_aside_dir"] == str(live / "staging" / "before")
 
 
 def test_failed_stop_changes_nothing(monkeypatch, live, docker_log):
@@ -158,8 +162,9 @@ def test_stopped_gateway_is_neither_stopped_nor_started_again(monkeypatch, live,
     ("args", "message"),
     [
         (dict(backup_dir="/tmp/x"), "set snapshot=true too"),
-        (dict(staged=None), "nothing to switch"),
-        (dict(remove_aside=True), "set backup_dir too"),
+        (dict(staged=None), "snapshot is False but all of the following are missing: staged"),
+        (dict(remove_set_aside=True), "following are missing: backup_dir"),
+        (dict(set_aside_root="/tmp/y"), "mutually exclusive: set_aside_dir|set_aside_root"),
         (dict(instance="../main"), "instance"),
     ],
 )

@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .executor_jobs import CANCELED as JOB_CANCELED
-from .executor_jobs import FAILED, SUCCEEDED
+from .jobs import CANCELED as JOB_CANCELED
+from .jobs import FAILED, SUCCEEDED
 
 EXITED, TIMEOUT, CANCELED, SPAWN_FAILED = "exited", "timeout", "canceled", "spawn_failed"
 

@@ -19,13 +19,14 @@ import threading
 import time
 from typing import Any
 
-from ..audit import AuditLog
-from ..metrics import Metrics
-from ..redact import mask_text
-from ..settings import Settings
-from ..store import Store
-from .executor_jobs import FAILED, QUEUED, TERMINAL, Job, JobStore
-from .executor_policy import (
+from ...audit import AuditLog
+from ...metrics import Metrics
+from ...redact import mask_text
+from ...settings import Settings
+from ...store import Store
+from ..stability import MemoryGuard
+from .jobs import FAILED, QUEUED, TERMINAL, Job, JobStore
+from .policy import (
     CodexLocator,
     ExecutorError,
     check_submit,
@@ -33,8 +34,7 @@ from .executor_policy import (
     limits,
     resolve_workdir,
 )
-from .executor_proc import classify, run_process
-from .stability import MemoryGuard
+from .proc import classify, run_process
 
 logger = logging.getLogger("clawdeploy_backend.executor")
 _MASK_MARGIN = 4096  # bytes kept beyond the cap, so a secret cut at the start is masked whole

@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import ConfigDict
 
-from ..executor_schemas import JobFields
-from ..store import Store, utc_now
+from ...store import Store, utc_now
+from .schemas import JobFields
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = (
     "queued",
@@ -28,7 +28,7 @@ TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELED})
 
 
 class Job(JobFields):
-    """One row of ``executor_jobs``: the fields of :class:`~..executor_schemas.JobFields`
+    """One row of ``executor_jobs``: the fields of :class:`~.schemas.JobFields`
     plus ``seq`` (queue order) and ``task``; :meth:`public` is what the API shows."""
 
     model_config = ConfigDict(frozen=True)
@@ -37,7 +37,7 @@ class Job(JobFields):
     task: str
 
     def public(self, queue_position: int | None = None) -> dict[str, Any]:
-        """The :class:`~..executor_schemas.JobFields` of this job (never ``seq`` or the
+        """The :class:`~.schemas.JobFields` of this job (never ``seq`` or the
         task text), plus ``queue_position`` (1 = next)."""
         data = {name: getattr(self, name) for name in JobFields.model_fields}
         data["queue_position"] = queue_position
@@ -55,7 +55,7 @@ def _job(row: Any) -> Job:
 
 
 class JobStore:
-    """The queries of the executor on the service's :class:`~..store.Store`."""
+    """The queries of the executor on the service's :class:`~...store.Store`."""
 
     def __init__(self, store: Store) -> None:
         self.store = store

@@ -1,6 +1,6 @@
 """Bearer-token authentication of ``/api/*`` against ``BACKEND_API_TOKEN``.
 
-Checked in this order, each answered as an error envelope (:class:`~.envelope.ApiError`):
+Checked in this order, each answered as an error envelope (:class:`~..envelope.ApiError`):
 
 * the server has no token configured -> 503 ``auth_not_configured``;
 * no ``Authorization: Bearer <token>`` header -> 401 ``auth_failed``;
@@ -16,9 +16,9 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from .deps import get_settings
-from .envelope import ApiError
-from .settings import Settings
+from ..deps import get_settings
+from ..envelope import ApiError
+from ..settings import Settings
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
@@ -33,7 +33,7 @@ def require_api_token(
 ) -> None:
     """FastAPI dependency: return None when the request carries the backend's API token.
 
-    Raises :class:`~.envelope.ApiError` (503, 401 or 403 as described in the module doc).
+    Raises :class:`~..envelope.ApiError` (503, 401 or 403 as described in the module doc).
     """
     expected = settings.backend_api_token
     if expected is None:

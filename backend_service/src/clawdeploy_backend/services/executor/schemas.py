@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
-from .schemas import Envelope, ErrorEnvelope
+from ...schemas import Envelope, ErrorEnvelope
 
 Level = Literal["L0", "L1", "L2", "L3", "L4"]
 
@@ -102,7 +102,7 @@ class ExecutorsResponse(Envelope):
 
 class JobFields(BaseModel):
     """The columns of ``executor_jobs`` that the API shows: every one but ``seq`` and the
-    task text (:class:`~.services.executor_jobs.Job` adds those two).
+    task text (:class:`~.jobs.Job` adds those two).
 
     The one list of a job's fields: the stored row and :class:`JobInfo` both derive from
     it, so a new column is added here (and by a new migration in ``store.MIGRATIONS``).

@@ -1,4 +1,5 @@
-"""``/web/login`` and ``/web/logout``: the browser's way in and out (see :mod:`..webauth`).
+"""``/web/login`` and ``/web/logout``: the browser's way in and out of a web session (see
+:mod:`..auth.web_session`).
 
 The password is the backend's API token, compared in constant time. A failed login shows
 the form again with 403; a server without a token answers 503 and says how to set one.
@@ -14,9 +15,7 @@ from fastapi.templating import Jinja2Templates
 
 from .. import SERVICE_NAME, __version__
 from ..audit import AuditLog
-from ..deps import get_audit, get_templates
-from ..envelope import get_trace_id
-from ..webauth import (
+from ..auth.web_session import (
     LOGIN_CSRF_COOKIE,
     CsrfError,
     SessionDep,
@@ -30,6 +29,8 @@ from ..webauth import (
     start_session,
     tokens_match,
 )
+from ..deps import get_audit, get_templates
+from ..envelope import get_trace_id
 
 router = APIRouter(prefix="/web", tags=["web"], include_in_schema=False)
 TemplatesDep = Annotated[Jinja2Templates, Depends(get_templates)]

@@ -23,9 +23,9 @@ from urllib.parse import parse_qsl, quote
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
-from .deps import get_settings, get_store
-from .settings import Settings
-from .store import Store
+from ..deps import get_settings, get_store
+from ..settings import Settings
+from ..store import Store
 
 SESSION_COOKIE = "clawdeploy_session"
 LOGIN_CSRF_COOKIE = "clawdeploy_login_csrf"

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..settings import EXECUTOR_NEVER_PASSED, Settings
-from .stability import MemoryGuard
+from ...settings import EXECUTOR_NEVER_PASSED, Settings
+from ..stability import MemoryGuard
 
 LEVELS = ("L0", "L1", "L2", "L3", "L4")
 SUBMIT_MIN_LEVEL = 3
