@@ -15,4 +15,4 @@ images:
 	scripts/images.sh
 
 demo-clean:
-	bash -c '. scripts/env.sh && molecule destroy -s default'
+	bash -c '. scripts/env.sh && molecule destroy -s demo'

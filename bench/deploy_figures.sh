@@ -21,12 +21,12 @@ FORCE=1 tests/hosts/build-openclaw-image.sh "$OPENCLAW_VERSION" >/dev/null 2>&1
 t1=$(now)
 build_s=$(secs "$t0" "$t1")
 
-molecule destroy -s default >/dev/null 2>&1
-molecule create -s default >/dev/null 2>&1
-molecule prepare -s default --force >/dev/null 2>&1
-t0=$(now); molecule converge -s default >/dev/null 2>&1; t1=$(now)
+molecule destroy -s demo >/dev/null 2>&1
+molecule create -s demo >/dev/null 2>&1
+molecule prepare -s demo --force >/dev/null 2>&1
+t0=$(now); molecule converge -s demo >/dev/null 2>&1; t1=$(now)
 cold_s=$(secs "$t0" "$t1")
-t0=$(now); molecule converge -s default >/dev/null 2>&1; t1=$(now)
+t0=$(now); molecule converge -s demo >/dev/null 2>&1; t1=$(now)
 rerun_s=$(secs "$t0" "$t1")
 
 # Time to first healthy /healthz: recreate the container, poll from inside the host.

@@ -180,6 +180,18 @@ def _changed_since_verify(path: str, relpath: str) -> BackupError:
     )
 
 
+def _real_dir(path: str, refusal: str) -> None:
+    """Create the directory ``path`` (0700) when missing; BackupError(``refusal``) when
+    something that is not a directory (a symbolic link included) is there."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        os.mkdir(path, 0o700)
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        raise BackupError(refusal)
+
+
 def _prepare_parent(dest: str, relpath: str, checked: Set[str]) -> str:
     """Full path for ``relpath`` under ``dest`` after making sure each parent below
     ``dest`` is a real directory (created 0700 when missing), never a symbolic link."""
@@ -190,16 +202,10 @@ def _prepare_parent(dest: str, relpath: str, checked: Set[str]) -> str:
         key = "/".join(parts[: depth + 1])
         if key in checked:
             continue
-        try:
-            st = os.lstat(current)
-        except FileNotFoundError:
-            os.mkdir(current, 0o700)
-        else:
-            if not stat.S_ISDIR(st.st_mode):
-                raise BackupError(
-                    "refusing to restore %s: %s is not a directory (a symbolic link?)"
-                    % (relpath, current)
-                )
+        _real_dir(
+            current,
+            "refusing to restore %s: %s is not a directory (a symbolic link?)" % (relpath, current),
+        )
         checked.add(key)
     return os.path.join(current, parts[-1])
 
@@ -266,13 +272,7 @@ def extract(path: str, dest: str, manifest: Manifest, as_root: Optional[bool] = 
             gid = resolve_gid(entry.get("group"), entry["gid"])
             mode = int(entry["mode"], 8)
             if entry["type"] == "dir":
-                try:
-                    st = os.lstat(full)
-                except FileNotFoundError:
-                    os.mkdir(full, 0o700)
-                else:
-                    if not stat.S_ISDIR(st.st_mode):
-                        raise BackupError("refusing to restore %s: it already exists" % relpath)
+                _real_dir(full, "refusing to restore %s: it already exists" % relpath)
                 checked.add(relpath)
                 dirs.append((full, entry, member.mtime))
             elif entry["type"] == "symlink":

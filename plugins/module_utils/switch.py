@@ -246,16 +246,14 @@ def _swap_files(
 def _swap_or_undo(
     live: str,
     set_aside_dir: str,
-    staged: Optional[str],
-    todo: Dict[str, List[str]],
-    records: Dict[str, mirror.Index],
     journal: List[Tuple[str, str, str]],
     runtime: Runtime,
     was_running: bool,
+    swap: Callable[[], None],
 ) -> None:
-    """:func:`_swap_files`; on failure undo the journal and raise SwitchError."""
+    """``swap()`` (:func:`_swap_files`); on failure undo ``journal`` and raise SwitchError."""
     try:
-        _swap_files(live, set_aside_dir, staged, todo, records, journal, runtime)
+        swap()
     except Exception as exc:  # noqa: BLE001 - undone, then reported
         problems = _undo(set_aside_dir, journal, runtime, was_running)
         if problems:
@@ -324,7 +322,14 @@ def switch(
             _undo(set_aside_dir, journal, runtime, was_running=False)
             raise SwitchError("stopping the gateway failed: %s" % exc, undone=True) from exc
     clock.lap("stop")
-    _swap_or_undo(live, set_aside_dir, staged, todo, records, journal, runtime, was_running)
+    _swap_or_undo(
+        live,
+        set_aside_dir,
+        journal,
+        runtime,
+        was_running,
+        lambda: _swap_files(live, set_aside_dir, staged, todo, records, journal, runtime),
+    )
     clock.lap("files")
     started = False
     if start:

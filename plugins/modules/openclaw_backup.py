@@ -259,10 +259,8 @@ ok:
   sample: true
 mismatches:
   description:
-    - Differences between the archive and its manifest, as C(path) and C(reason) (for
-      example V(sha256 differs), V(missing from archive), V(not in manifest),
-      V(symbolic link pointing outside the instance directory)).
-    - Also returned with the failure of a mismatching archive.
+    - What differs between the archive and its manifest (empty on success), as returned by
+      M(clawdeploy.openclaw.openclaw_backup_info); also returned with the failure.
   returned: when O(state=stage)
   type: list
   elements: dict

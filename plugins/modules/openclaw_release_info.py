@@ -74,16 +74,7 @@ current:
       M(clawdeploy.openclaw.openclaw_release)'s C(current).
   returned: success
   type: dict
-  sample:
-    id: 20261123T175800Z-2026.9.6
-    version: "2026.9.6"
-    image: clawdeploy/openclaw:2026.9.6
-    image_id: "sha256:5b0e8a3c..."
-    config_sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
-    deployed_at: "2026-11-23T17:58:00Z"
-    backup_path: /opt/openclaw-assistant/backups/main-20261123T175800Z.tar.gz
-    status: active
-    note: upgrade from 2026.8.2
+  sample: {id: 20261123T175800Z-2026.9.6, version: "2026.9.6", status: active}
 previous:
   description: The release a rollback goes to by default (V(null) when there is none).
   returned: success

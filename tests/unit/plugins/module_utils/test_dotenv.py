@@ -259,4 +259,4 @@ def test_render_masked_hides_every_value():
 
 
 # docker compose reading what render() writes is checked on the Molecule test host
-# (molecule/default/tests/test_default.py), where Compose v2 is installed.
+# (molecule/demo/tests/test_default.py), where Compose v2 is installed.

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
-from harness import Result, run_module
+from harness import Result, run_module, snapshot
 
 from ansible_collections.clawdeploy.openclaw.plugins.module_utils import fileops
 from ansible_collections.clawdeploy.openclaw.plugins.modules import openclaw_secret
@@ -45,14 +45,6 @@ def read_env(path) -> dict[str, str]:
 
 def mode_of(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
-
-
-def snapshot(directory):
-    """Names, contents and modes of every file in ``directory``."""
-    return {
-        p.name: (p.read_bytes(), mode_of(p), os.stat(p).st_mtime_ns)
-        for p in sorted(directory.iterdir())
-    }
 
 
 def seed_env(directory, gateway: str | None = None, backend: str | None = None):

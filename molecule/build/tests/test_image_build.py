@@ -17,7 +17,7 @@ testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
 VERSION = os.environ.get("OPENCLAW_VERSION") or "2026.9.6"
 IMAGE = f"local/openclaw-built:{VERSION}"
 ROOT = "/opt/openclaw-assistant"
-SCENARIO = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "molecule", "image_build")
+SCENARIO = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "molecule", "build")
 UNPUBLISHED = "2026.1.2"
 
 
