@@ -9,7 +9,7 @@ run_start=$stage_start
 
 close_stage() {
     if [ -n "$stage_name" ]; then
-        stages_log+=("$(printf '%-26s %5d s' "$stage_name" $(($(date +%s) - stage_start)))")
+        stages_log+=("$(printf '%-54s %5d s' "$stage_name" $(($(date +%s) - stage_start)))")
     fi
     stage_name=""
 }
@@ -19,7 +19,7 @@ stage_report() {
     close_stage
     printf '\n=== wall time per stage\n'
     printf '%s\n' "${stages_log[@]}"
-    printf '%-26s %5d s (%s)\n' "total" $(($(date +%s) - run_start)) \
+    printf '%-54s %5d s (%s)\n' "total" $(($(date +%s) - run_start)) \
         "$([ "$status" = 0 ] && echo passed || echo FAILED)"
 }
 trap stage_report EXIT

@@ -22,7 +22,27 @@ def _initial(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=tables)
 
 
-STEPS: list[Step] = [(1, "initial tables", _initial)]
+DEFAULT_INTEGRATION = "default"
+# Not a hex SHA-256, so no presented token can ever hash to it.
+_NO_TOKEN = "none:" + DEFAULT_INTEGRATION
+
+
+def _default_integration(conn: Connection) -> None:
+    # Inbound posted with the admin token (the seed's tokenless /inbound) lands here.
+    conn.execute(
+        schema.integrations.insert().values(
+            id=DEFAULT_INTEGRATION,
+            name="default (admin token)",
+            token_hash=_NO_TOKEN,
+            created_at=time.time(),
+        )
+    )
+
+
+STEPS: list[Step] = [
+    (1, "initial tables", _initial),
+    (2, "default integration for admin-posted inbound", _default_integration),
+]
 LATEST = STEPS[-1][0]
 
 

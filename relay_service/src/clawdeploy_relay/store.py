@@ -98,6 +98,13 @@ class Store:
         table = clients if kind == "client" else integrations
         return conn.execute(table.update().where(table.c.id == pid).values(**values)).rowcount > 0
 
+    def principal(self, conn: Connection, kind: str, pid: str) -> Row | None:
+        """One client or integration by id (token hash left out), or None."""
+        table = clients if kind == "client" else integrations
+        cols = [c for c in table.c if c.name != "token_hash"]
+        row = conn.execute(select(*cols).where(table.c.id == pid)).first()
+        return dict(row._mapping) if row else None
+
     def list_principals(self, conn: Connection, kind: str) -> list[Row]:
         """Every client or integration, oldest first (token hashes left out)."""
         table = clients if kind == "client" else integrations
@@ -280,6 +287,16 @@ class Store:
         if below_seq is not None:
             where.append(m.seq < below_seq)
         return conn.execute(messages.update().where(*where).values(state="acked")).rowcount
+
+    def clients_with_expired_leases(self, conn: Connection, now: float) -> list[str]:
+        """Ids of clients holding a lease that ran out (their messages are due again)."""
+        m = messages.c
+        query = (
+            select(m.leased_to)
+            .where(m.direction == "in", m.state == "leased", m.lease_until <= now)
+            .distinct()
+        )
+        return [cid for cid in conn.execute(query).scalars() if cid]
 
     def release_conversation(self, conn: Connection, conv_id: str) -> None:
         """Return a conversation's leased messages to ``pending`` (failover)."""

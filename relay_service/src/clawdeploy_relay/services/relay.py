@@ -202,7 +202,9 @@ class RelayService:
         now = self.clock()
         scope = f"c:{client_id}"
         with self.store.tx() as conn:
-            found = self._idempotent(conn, scope, key, text=text)
+            found = self._idempotent(
+                conn, scope, key, text=text, conversation_id=conv_id, recipient=to
+            )
             if found is not None:
                 return message_json(found)
             conv = self._own_conversation(conn, client_id, conv_id, to)
@@ -272,7 +274,11 @@ class RelayService:
             "updatedAt": int(conv["updated_at"] * 1000),
         }
         if history is not None:
-            body["messages"] = [message_json(m) for m in history]
+            # An inbound row has no client_id of its own: show the client it went to.
+            body["messages"] = [
+                message_json(m, m["client_id"] or m["leased_to"] or conv["client_id"])
+                for m in history
+            ]
         return body
 
     def outbox(self, integration_id: str, after: int) -> list[dict[str, Any]]:
@@ -284,11 +290,13 @@ class RelayService:
     def sweep(self) -> tuple[set[str], int]:
         """Fail over gone clients' work and delete expired conversations.
 
-        Returns (clients to wake, number of conversations expired).
+        Returns (clients to wake, number of conversations expired); the clients to wake
+        include those whose leases ran out, so a long-poll gets its redelivery at once.
         """
         now = self.clock()
         with self.store.tx() as conn:
             woken = self._rehome(conn, now)
+            woken.update(self.store.clients_with_expired_leases(conn, now))
             expired = self.store.expired_conversations(conn, now - self.settings.conversation_ttl_s)
             self.store.delete_conversations(conn, expired)
         return woken, len(expired)

@@ -1,0 +1,131 @@
+"""The application factory :func:`create_app`, and :func:`main`, the console entry point.
+
+Nothing happens at import time: uvicorn calls the factory (``factory=True``) and tests
+call it with their own settings, clock and random generator. The lifespan opens (and
+migrates) the store and runs the background sweep; without the lifespan (a test client
+used without ``with``) the store opens on first use and nothing sweeps.
+"""
+
+import asyncio
+import functools
+import logging
+import random
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+import uvicorn
+from fastapi import FastAPI
+from pydantic import ValidationError
+
+from . import SERVICE_NAME, __version__, envelope
+from .clock import Clock, system_clock
+from .middleware import ApiHeadersMiddleware, BodyLimitMiddleware
+from .routers import clients, conversations, health, inbound, integrations, outbox, poll, send
+from .services.notifier import Notifier
+from .services.overview import Overview
+from .services.principals import Principals
+from .services.ratelimit import RateLimiter
+from .services.relay import RelayService
+from .services.sweeper import run_sweeper
+from .settings import Settings, SettingsFileError, load_settings
+from .store import Store
+
+logger = logging.getLogger("clawdeploy_relay")
+ROUTERS = (health, clients, integrations, conversations, inbound, poll, send, outbox)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state = app.state
+    state.store.open()  # fail at start, with SQLAlchemy's message, when the file is unusable
+    sweeper = asyncio.create_task(
+        run_sweeper(state.relay, state.notifier, state.settings.sweep_interval_s)
+    )
+    try:
+        yield
+    finally:
+        sweeper.cancel()
+        with suppress(asyncio.CancelledError):
+            await sweeper
+        state.store.close()
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock = system_clock,
+    rng: random.Random | None = None,
+) -> FastAPI:
+    """Return the relay app for ``settings`` (default: :func:`~.settings.load_settings`).
+
+    ``clock`` (seconds since the epoch) drives leases, client and conversation states and
+    rate limits; ``rng`` breaks ties between equally busy clients. Raises what
+    :func:`~.settings.load_settings` raises when the settings are invalid.
+    """
+    settings = settings if settings is not None else load_settings()
+    app = FastAPI(
+        title="ClawDeploy relay",
+        version=__version__,
+        docs_url=None,  # the interactive docs pull scripts from a CDN; /openapi.json is enough
+        redoc_url=None,
+        lifespan=_lifespan,
+    )
+    store = Store(settings.database_url)
+    relay = RelayService(store, settings, clock, rng if rng is not None else random.Random())
+    admin = settings.admin_token.get_secret_value() if settings.admin_token else None
+    state = app.state
+    state.settings = settings
+    state.store = store
+    state.relay = relay
+    state.principals = Principals(store, clock, admin)
+    state.overview = Overview(relay)
+    state.notifier = Notifier()
+    state.client_limiter = RateLimiter(settings.client_rate_per_s, settings.client_burst, clock)
+    state.user_limiter = RateLimiter(settings.user_rate_per_s, settings.user_burst, clock)
+    # Added innermost first: the trace id middleware (in envelope.install) is outermost.
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(ApiHeadersMiddleware)
+    envelope.install(app)
+    for module in ROUTERS:
+        app.include_router(module.router)
+    return app
+
+
+def _fail(message: str) -> int:
+    print(f"{SERVICE_NAME}: {message}", file=sys.stderr)
+    return 2
+
+
+def main() -> int:
+    """``clawdeploy-relay``: load the settings, then serve with uvicorn until stopped.
+
+    Returns 2 (after a message on stderr, never a value) when the settings are invalid or
+    ``RELAY_ADMIN_TOKEN`` is unset — without it no client could ever be registered.
+    """
+    try:
+        settings = load_settings()
+    except SettingsFileError as exc:
+        return _fail(str(exc))
+    except ValidationError as exc:
+        for err in exc.errors(include_input=False):
+            where = ".".join(str(p) for p in err["loc"]).upper() or "settings"
+            _fail(f"invalid RELAY_{where}: {err['msg']}")
+        return 2
+    if settings.admin_token is None:
+        return _fail(
+            "RELAY_ADMIN_TOKEN is not set; put RELAY_ADMIN_TOKEN=$(openssl rand -hex 32) in a "
+            "0600 file and name it with RELAY_ENV_FILE"
+        )
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        functools.partial(create_app, settings),
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=1,  # the notifier and rate limits live in this process
+        server_header=False,
+        access_log=True,  # paths and queries only: tokens travel in headers
+        timeout_graceful_shutdown=int(settings.poll_max_wait_s) + 5,
+    )
+    return 0

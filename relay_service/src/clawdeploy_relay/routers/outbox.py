@@ -1,0 +1,46 @@
+"""``GET /outbox``: replies to an integration's users, oldest first, by cursor.
+
+Public in the seed; ours takes the integration's token (its own users' replies only) or
+the admin token (the ``default`` integration, or any with ``?integrationId=``). Reading
+does not consume: pass the answer's ``cursor`` back as ``?after=`` for the next page.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from ..auth import IntegrationDep
+from ..deps import get_relay, ok
+from ..envelope import ApiError
+from ..schemas import ErrorOut, OutboxOut
+from ..services.relay import RelayService
+from .params import AUTH_ERRORS
+
+router = APIRouter(tags=["users"], responses=AUTH_ERRORS)
+
+
+@router.get(
+    "/outbox",
+    response_model=OutboxOut,
+    responses={404: {"model": ErrorOut, "description": "integration_not_found"}},
+)
+def outbox(
+    request: Request,
+    reader: IntegrationDep,
+    relay: Annotated[RelayService, Depends(get_relay)],
+    after: Annotated[int, Query(ge=0, description="the previous answer's cursor")] = 0,
+    integration_id: Annotated[
+        str | None, Query(alias="integrationId", max_length=64, description="admin only")
+    ] = None,
+) -> dict[str, Any]:
+    """At most ``RELAY_OUTBOX_BATCH`` replies with ``seq > after``; ``cursor`` is the last
+    ``seq`` returned (or ``after`` when there is none)."""
+    target = reader.integration_id
+    if integration_id is not None and integration_id != target:
+        if reader.kind != "admin":
+            # Another integration's replies: answer as if it did not exist.
+            raise ApiError(404, "integration_not_found", "no such integration for this token")
+        target = integration_id
+    messages = relay.outbox(target, after)
+    cursor = messages[-1]["seq"] if messages else after
+    return ok(request, messages=messages, cursor=cursor)

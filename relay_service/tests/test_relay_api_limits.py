@@ -1,0 +1,91 @@
+"""Limits and validation: 413 for oversize bodies and texts, 422 for invalid JSON or fields
+(without echoing the input), 429 with Retry-After for rates."""
+
+from collections.abc import Callable
+
+import pytest
+
+from relay_helpers import Relay, assert_error
+
+
+@pytest.fixture
+def small(make_relay: Callable[..., Relay]) -> Relay:
+    return make_relay(max_body_bytes=1024, max_text_chars=50, user_burst=2, client_burst=5)
+
+
+def test_oversize_body_and_text_are_413(small: Relay) -> None:
+    big = small.call(
+        "POST", "/inbound", headers=small.admin, json={"from": "a", "text": "x" * 2000}
+    )
+    assert_error(big, 413, "request_too_large")
+    long_text = small.call(
+        "POST", "/inbound", headers=small.admin, json={"from": "a", "text": "x" * 51}
+    )
+    assert_error(long_text, 413, "text_too_long")
+    _cid, oc = small.register()
+    small.inbound("a", "hi")
+    small.poll(oc)
+    assert_error(small.send(oc, {"to": "a", "text": "y" * 51}), 413, "text_too_long")
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        (b"{not json", {}),
+        (b'{"text": "no sender"}', {}),
+        (b'{"from": "alice", "text": ""}', {}),
+        (b'{"from": "alice", "text": 7}', {}),
+        (b'{"from": "alice", "text": "hi", "idempotencyKey": "has space"}', {}),
+        (b'{"from": "alice", "text": "hi"}', {"Idempotency-Key": "x" * 201}),
+        (b'["from", "alice"]', {}),
+    ],
+)
+def test_invalid_inbound_is_422(small: Relay, body: bytes, headers: dict[str, str]) -> None:
+    response = small.call(
+        "POST",
+        "/inbound",
+        content=body,
+        headers={**small.admin, "Content-Type": "application/json", **headers},
+    )
+    assert_error(response, 422, "invalid_request")
+
+
+def test_invalid_values_are_not_echoed(small: Relay) -> None:
+    secret = "sk-live-0123456789abcdef"
+    response = small.call("POST", "/clients", headers=small.admin, json={"name": {"k": secret}})
+    assert_error(response, 422, "invalid_request")
+    assert secret not in response.text
+
+
+def test_invalid_query_and_ack_are_422(small: Relay) -> None:
+    _cid, oc = small.register()
+    for params in ({"wait": -1}, {"wait": 500}, {"ack": "never"}):
+        assert_error(small.call("GET", "/poll", headers=oc, params=params), 422, "invalid_request")
+    assert_error(small.call("POST", "/ack", headers=oc, json={"ids": []}), 422, "invalid_request")
+    assert_error(
+        small.call("GET", "/outbox", headers=small.admin, params={"after": -1}),
+        422,
+        "invalid_request",
+    )
+
+
+def test_user_rate_limit_is_429_with_retry_after(small: Relay) -> None:
+    small.inbound("alice", "1")
+    small.inbound("alice", "2")
+    limited = small.call(
+        "POST", "/inbound", headers=small.admin, json={"from": "alice", "text": "3"}
+    )
+    assert_error(limited, 429, "rate_limited")
+    assert int(limited.headers["Retry-After"]) >= 1
+    small.inbound("bob", "1")  # another user has their own bucket
+    small.clock.advance(float(limited.headers["Retry-After"]))
+    small.inbound("alice", "3")
+
+
+def test_client_rate_limit_is_429(small: Relay) -> None:
+    _cid, oc = small.register()
+    for _attempt in range(5):
+        small.poll(oc)
+    assert_error(small.call("GET", "/poll", headers=oc), 429, "rate_limited")
+    small.clock.advance(1)
+    small.poll(oc)
