@@ -1,6 +1,7 @@
 """Limits and validation: 413 for oversize bodies and texts, 422 for invalid JSON or fields
 (without echoing the input), 429 with Retry-After for rates."""
 
+import secrets
 from collections.abc import Callable
 
 import pytest
@@ -51,7 +52,7 @@ def test_invalid_inbound_is_422(small: Relay, body: bytes, headers: dict[str, st
 
 
 def test_invalid_values_are_not_echoed(small: Relay) -> None:
-    secret = "sk-live-0123456789abcdef"
+    secret = "sk-live-" + secrets.token_hex(12)  # made per run, never a literal
     response = small.call("POST", "/clients", headers=small.admin, json={"name": {"k": secret}})
     assert_error(response, 422, "invalid_request")
     assert secret not in response.text
