@@ -86,6 +86,7 @@ def app(settings: Settings, fake_prober: FakeProber, memory: FakeMemory) -> Fast
         read_only_below_mb=settings.memory_read_only_mb,
         heavy_job_min_mb=settings.memory_heavy_job_min_mb,
         reader=memory,
+        cache_s=0,  # a test's change of memory.mb counts at once
     )
     app.dependency_overrides[get_memory_guard] = lambda: guard
     return app

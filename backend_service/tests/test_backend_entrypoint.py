@@ -120,4 +120,7 @@ def test_dependencies_are_pinned_exactly():
         "Jinja2==3.1.6",
         "prometheus-client==0.26.0",
     ]
-    assert project["scripts"] == {"clawdeploy-backend": "clawdeploy_backend.__main__:main"}
+    assert project["scripts"] == {
+        "clawdeploy-backend": "clawdeploy_backend.__main__:main",
+        "clawdeploy-backend-migrate-seed": "clawdeploy_backend.seed_migration:main",
+    }

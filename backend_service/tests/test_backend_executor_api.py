@@ -35,9 +35,15 @@ def _error(response, status, code):
 def test_executors_reports_binary_version_queue_and_limits(client, auth_headers, settings):
     body = client.get("/api/v1/executors", headers=auth_headers).json()
     assert body["ok"] is True and body["available"] is True and body["diagnosis"] == "ok"
-    (codex,) = body["executors"]
+    assert set(body["executors"]) == {"codex", "gemini", "shell"}
+    codex = body["executors"]["codex"]
     assert codex["name"] == "codex" and codex["enabled"] is True
     assert codex["binary"] == settings.executor_codex_bin
+    assert codex["bin"] == codex["path"] == settings.executor_codex_bin and codex["reason"] == ""
+    for other in ("gemini", "shell"):
+        entry = body["executors"][other]
+        assert entry["available"] is False and entry["enabled"] is False
+        assert entry["reason"].startswith("not_supported")
     assert codex["version"] == "9.9.9-standin"
     assert codex["queue_depth"] == 0 and codex["running_job_id"] is None
     assert codex["worker_running"] is True
@@ -59,7 +65,7 @@ def test_not_available(case, app, client, auth_headers, tmp_path, workdir):
         app.state.executor.settings = app.state.settings
     body = client.get("/api/v1/executors", headers=auth_headers).json()
     assert body["available"] is False and body["diagnosis"] == "executor_not_available"
-    assert body["executors"][0]["reason"]
+    assert body["executors"]["codex"]["reason"]
     _error(_submit(client, auth_headers, task="t", cwd=str(workdir)), 503, "executor_not_available")
     status = client.get("/api/v1/status", headers=auth_headers).json()
     assert status["diagnosis"] == "ok"  # the gateway's diagnosis stays the gateway's
@@ -89,14 +95,16 @@ def test_status_has_an_executor_section(client, auth_headers):
         ({"level": "L5"}, 422, "invalid_request"),
         ({"level": "L3", "danger_mode": True}, 403, "permission_deny"),
         ({"level": "L4", "danger_mode": True}, 403, "permission_deny"),  # disabled on server
-        ({"task": None}, 422, "missing_task"),
-        ({"task": "  \n"}, 422, "missing_task"),
-        ({"task": "x" * 2001}, 413, "task_too_large"),
+        ({"task": None}, 400, "missing_task"),
+        ({"task": "  \n"}, 400, "missing_task"),
+        ({"task": "x" * 2001}, 400, "task_too_large"),
         ({"task": "a\x00b"}, 422, "invalid_request"),
-        ({"cwd": None}, 422, "invalid_cwd"),
-        ({"cwd": "relative/dir"}, 422, "invalid_cwd"),
-        ({"cwd": "/no/such/dir/anywhere"}, 422, "invalid_cwd"),
-        ({"cwd": "FILE"}, 422, "invalid_cwd"),
+        ({"cwd": None}, 400, "invalid_cwd"),
+        ({"cwd": "relative/dir"}, 400, "invalid_cwd"),
+        ({"cwd": "/no/such/dir/anywhere"}, 400, "invalid_cwd"),
+        ({"cwd": "FILE"}, 400, "invalid_cwd"),
+        ({"executor": "gemini"}, 400, "executor_not_available"),
+        ({"executor": "shell"}, 400, "executor_not_available"),
         ({"cwd": "/"}, 403, "workdir_not_allowed"),
         ({"cwd": "UP"}, 403, "workdir_not_allowed"),
         ({"cwd": "ESCAPE"}, 403, "workdir_not_allowed"),
@@ -132,10 +140,8 @@ def test_queue_full(app, client, auth_headers, workdir):
     for _attempt in range(5):
         assert _submit(client, auth_headers, task="t", cwd=str(workdir)).status_code == 200
     _error(_submit(client, auth_headers, task="t", cwd=str(workdir)), 429, "executor_queue_full")
-    assert (
-        client.get("/api/v1/executors", headers=auth_headers).json()["executors"][0]["queue_depth"]
-        == 5
-    )
+    executors = client.get("/api/v1/executors", headers=auth_headers).json()["executors"]
+    assert executors["codex"]["queue_depth"] == 5
 
 
 def test_unknown_job(client, auth_headers):
@@ -152,7 +158,7 @@ def test_aliases_and_level_forms(client, auth_headers, workdir):
     assert response.status_code == 200, response.text
     job = response.json()["job"]
     assert job["level"] == "L3" and job["cwd"] == os.path.realpath(workdir)
-    assert "task" not in job and job["task_chars"] == 2
+    assert job["task"] == "" and job["task_chars"] == 2  # the text is never shown
     for level in ("l4", "4", 4):
         assert (
             _submit(client, auth_headers, task="t", cwd=str(workdir), level=level).json()["job"][
@@ -179,7 +185,7 @@ def test_openapi_documents_the_executor(client):
     for path in ("/api/v1/executors", JOBS, JOBS + "/{job_id}", JOBS + "/{job_id}/cancel"):
         assert path in schema["paths"], path
     request = schema["components"]["schemas"]["JobRequest"]["properties"]
-    assert set(request) == {"task", "cwd", "level", "danger_mode"}
+    assert set(request) == {"task", "cwd", "level", "danger_mode", "executor"}
     assert "prompt" in request["task"]["description"]
     assert request["level"]["enum"] == ["L0", "L1", "L2", "L3", "L4"] or "anyOf" in request["level"]
     post = schema["paths"][JOBS]["post"]

@@ -50,7 +50,7 @@ def test_success_runs_codex_with_the_contract_arguments(client, auth_headers, wo
     spec = task(out="hello from codex", err="a warning")
     job = _submit(client, auth_headers, workdir, spec)
     done = _until(client, auth_headers, job["job_id"], "succeeded", "failed")
-    assert done["state"] == "succeeded" and done["exit_code"] == 0 and done["error_code"] is None
+    assert done["state"] == "succeeded" and done["exit_code"] == 0 and done["error_code"] == ""
     assert done["stdout_tail"] == "hello from codex\n" and done["stderr_tail"] == "a warning\n"
     assert done["started_at"] and done["finished_at"] and done["duration_s"] >= 0
     real = os.path.realpath(workdir)
@@ -116,7 +116,7 @@ def test_one_job_at_a_time_and_cancel(client, auth_headers, workdir, tmp_path):
         assert queued["state"] == "queued" and queued["queue_position"] == 1
         assert _get(client, auth_headers, third["job_id"])["queue_position"] == 2
         assert len(calls(workdir)) == 1  # the second codex never started
-        info = client.get("/api/v1/executors", headers=auth_headers).json()["executors"][0]
+        info = client.get("/api/v1/executors", headers=auth_headers).json()["executors"]["codex"]
         assert info["queue_depth"] == 2 and info["running_job_id"] == first["job_id"]
         # Cancel a queued job: at once, it never runs.
         response = client.post(f"{JOBS}/{third['job_id']}/cancel", headers=auth_headers)

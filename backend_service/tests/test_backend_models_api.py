@@ -62,6 +62,7 @@ def test_import_then_list(client, auth_headers, settings):
         "is_default",
         "source",
         "updated_at",
+        "imported_at",
     }
     assert listed["last_sync"]["action"] == "import" and listed["last_sync"]["trace_id"] == "imp-1"
     [line] = _audit_lines(settings)

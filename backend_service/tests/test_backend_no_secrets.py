@@ -50,7 +50,8 @@ def test_no_secret_reaches_any_sink(settings, api_token, gateway_token, fake_pro
     settings.astr_cmd_config_path.write_text(cmd_text, encoding="utf-8-sig")
     settings.astr_plugin_export_path.write_text(export_text, encoding="utf-8")
 
-    app = create_app(settings)
+    # Disabled providers too: their keys go through every sink as well.
+    app = create_app(settings.model_copy(update={"astr_pull_require_enabled_provider": False}))
     app.dependency_overrides[get_gateway_prober] = lambda: fake_prober
     guard = MemoryGuard(reader=FakeMemory(4096))
     app.dependency_overrides[get_memory_guard] = lambda: guard

@@ -5,7 +5,7 @@ any of these with ``app.dependency_overrides`` (each getter is its own function,
 can be overridden alone).
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
@@ -24,16 +24,19 @@ from .store import Store
 T = TypeVar("T")
 
 
-def state_getter(attr: str, kind: type[T], doc: str) -> Callable[[Request], T]:
+def state_getter(attr: str, kind: type[T], doc: str) -> Callable[[Request], Awaitable[T]]:
     """Return a dependency ``(request) -> request.app.state.<attr>`` typed as ``kind``.
 
     ``kind`` only types the result (for ``Annotated[kind, Depends(...)]`` and type
     checkers); the value is not checked at run time, so a test may put a fake there. The
     getter is named ``get_<attr>`` and documented with ``doc``. A missing attribute raises
     :class:`AttributeError` (a 500 ``internal_error``).
+
+    The getter is ``async`` because it only reads an attribute: FastAPI runs a plain
+    ``def`` dependency in its threadpool, one thread hop per dependency and request.
     """
 
-    def getter(request: Request) -> T:
+    async def getter(request: Request) -> T:
         value: T = getattr(request.app.state, attr)
         return value
 

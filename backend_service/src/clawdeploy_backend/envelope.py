@@ -5,8 +5,9 @@ Every response carries an ``X-Trace-Id`` header: the request's own when it is va
 ``trace_id``. Errors are ``{"ok": false, "trace_id", "error_code", "error"}`` with these
 codes from the handlers here: ``not_found`` (404), ``method_not_allowed`` (405),
 ``request_too_large`` (413), ``invalid_request`` (422), ``internal_error`` (500),
-``http_error`` (any other status); code that knows better raises :class:`ApiError`
-with its own code.
+``http_error`` (any other status); those carry Starlette's ``detail`` too (``"Not
+Found"``, the whole body of the seed's v0.3.1 for an unknown route). Code that knows
+better raises :class:`ApiError` with its own code.
 """
 
 import logging
@@ -133,7 +134,10 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
         message = f"{request.method} is not allowed on this route"
     else:
         message = str(exc.detail)
-    return error_response(request, exc.status_code, code, message, exc.headers)
+    # ``detail`` is Starlette's own text ("Not Found"), the body v0.3.1 answered with.
+    return error_response(
+        request, exc.status_code, code, message, exc.headers, detail=str(exc.detail)
+    )
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

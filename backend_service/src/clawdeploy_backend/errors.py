@@ -31,9 +31,14 @@ ERROR_RESPONSES: dict[str, dict[int, dict[str, Any]]] = {
         503: {"model": ErrorEnvelope, "description": "read_only_mode or auth_not_configured"},
     },
     "job_submit": {
+        400: {
+            "model": ErrorEnvelope,
+            "description": "missing_task, task_too_large, invalid_cwd, executor_not_available "
+            "(an executor other than codex); v0.3.1's statuses",
+        },
         403: {"model": ErrorEnvelope, "description": "permission_deny, workdir_not_allowed"},
-        413: {"model": ErrorEnvelope, "description": "task_too_large, request_too_large"},
-        422: {"model": ErrorEnvelope, "description": "missing_task, invalid_cwd, invalid_request"},
+        413: {"model": ErrorEnvelope, "description": "request_too_large (the body)"},
+        422: {"model": ErrorEnvelope, "description": "invalid_request"},
         429: {"model": ErrorEnvelope, "description": "executor_queue_full"},
         503: {
             "model": ErrorEnvelope,

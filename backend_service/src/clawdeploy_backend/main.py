@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.astr_pull_source_mode,
         settings.astr_cmd_config_path,
         settings.astr_plugin_export_path,
+        require_enabled=settings.astr_pull_require_enabled_provider,
     )
     app.state.executor = ExecutorService(settings, store, app.state.audit, app.state.metrics)
     app.state.templates = Jinja2Templates(directory=TEMPLATES_DIR)

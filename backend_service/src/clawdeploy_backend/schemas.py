@@ -2,11 +2,15 @@
 
 ``ok`` in the envelope says whether the *request* succeeded; a gateway's health is in the
 payload (``diagnosis``, ``gateway.ok``). Errors are :class:`ErrorEnvelope`.
+
+Each ``/api/v1`` body also carries the keys and types of the seed's backend-service
+v0.3.1 for the same route (``state`` of the status, ``imported`` / ``pulled`` of a sync,
+``imported_at`` of a model, ...), built by :mod:`.services.seed_compat`.
 """
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 
 class Envelope(BaseModel):
@@ -81,11 +85,59 @@ class ExecutorStatus(BaseModel):
     fix: str
 
 
+class SyncRecord(BaseModel):
+    """A successful sync as v0.3.1 recorded it, plus the ``sync_runs`` columns of ours
+    (``actor``, ``action``, ``outcome``, ``count``, ``finished_at``, ...)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    imported_at: str
+    source: str
+    provider_count: int
+    trace_id: str
+
+
+class SeedServiceInfo(ServiceInfo):
+    """``state.service``: name, version, the time of the answer, and ``host:port``."""
+
+    time: str
+    bind: str
+
+
+class WorkerInfo(BaseModel):
+    """``state.worker``: jobs queued, whether the job worker runs, jobs run at once."""
+
+    queue_size: int
+    running: bool
+    concurrency: int
+
+
+class SidecarProbe(BaseModel):
+    """``state.sidecar_probe``: the gateway probe in v0.3.1's words (``status_code`` 0
+    without an HTTP answer; ``error_type`` our diagnosis code, ``""`` when ok)."""
+
+    ok: bool
+    status_code: int
+    message: str
+    error_type: str
+
+
+class SeedState(BaseModel):
+    """``state`` of ``GET /api/v1/status``: v0.3.1's whole status answer."""
+
+    service: SeedServiceInfo
+    worker: WorkerInfo
+    executors: dict[str, dict[str, Any]]
+    last_model_sync: SyncRecord | None
+    sidecar_probe: SidecarProbe
+
+
 class StatusResponse(Envelope):
     """Body of ``GET /api/v1/status``: this service and its gateway's diagnosis.
 
-    ``probe_source`` says whether ``gateway`` is a ``live`` probe, from the ``cache``
-    (``probe_age_s`` old) or from the open ``circuit``; ``read_only`` is true when
+    ``probe_source`` says whether ``gateway`` is a ``live`` probe, from the ``cache``,
+    ``stale`` (older than ``GATEWAY_PROBE_CACHE_S``, a background refresh is running) or
+    from the open ``circuit``; ``probe_age_s`` is its age in seconds; ``read_only`` is true when
     available memory (``memory_available_mb``, null when unknown) is below the threshold;
     ``executor`` is the Codex executor's availability and queue.
     """
@@ -99,6 +151,7 @@ class StatusResponse(Envelope):
     read_only: bool
     memory_available_mb: int | None
     executor: ExecutorStatus
+    state: SeedState
 
 
 class ModelInfo(BaseModel):
@@ -113,24 +166,64 @@ class ModelInfo(BaseModel):
     source: str
     updated_at: str
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def imported_at(self) -> str:
+        """``updated_at`` under v0.3.1's name."""
+        return self.updated_at
+
 
 class ModelsResponse(Envelope):
-    """Body of ``GET /api/v1/models``: the stored models and the last sync (or null)."""
+    """Body of ``GET /api/v1/models``: the stored models, the last successful sync
+    (``last_sync``, null before the first) and the last attempt whatever its outcome."""
 
     count: int
     default_provider_id: str | None
     models: list[ModelInfo]
-    last_sync: dict[str, Any] | None
+    last_sync: SyncRecord | None
+    last_attempt: dict[str, Any] | None
+
+
+class ProviderMeta(BaseModel):
+    """A provider's metadata as v0.3.1's pull listed it."""
+
+    provider_id: str
+    model: str
+    provider_type: str
+    base_url: str
+
+
+class PullReport(BaseModel):
+    """``pulled`` of a successful pull (v0.3.1's shape)."""
+
+    ok: bool
+    source_mode: str
+    source_used: str
+    provider_count: int
+    using_provider: ProviderMeta | None
+    providers: list[ProviderMeta]
+    warnings: list[str]
+    error_code: str
+    error: str
 
 
 class SyncResponse(Envelope):
-    """Body of a successful import or pull: what was stored and why anything was skipped."""
+    """Body of a successful import or pull: what was stored and why anything was skipped.
+
+    v0.3.1's keys: ``imported`` (the sync record), and for a pull ``pulled``,
+    ``source_mode`` and empty ``error_code`` / ``error`` (null / absent for an import).
+    """
 
     source: str
     count: int
     default_provider_id: str | None
     warnings: list[str]
     models: list[ModelInfo]
+    imported: SyncRecord
+    pulled: PullReport | None = None
+    source_mode: str | None = None
+    error_code: str = ""
+    error: str = ""
 
 
 class SyncErrorEnvelope(ErrorEnvelope):

@@ -5,7 +5,10 @@ instead of failing, and a schema version in ``PRAGMA user_version`` with an orde
 forward migrations (:data:`MIGRATIONS`). :meth:`Store.open` applies the missing ones, each
 in its own transaction together with its version bump, so a crash never leaves a
 half-migrated schema; running it again is a no-op. A database newer than this code is
-refused (:class:`StoreError`) rather than guessed at.
+refused (:class:`StoreError`) rather than guessed at, and so is one at version 0 that
+already has tables: someone else's, such as the seed service's ``backend_state.db``
+(``BACKEND_DB_PATH`` pointing at it), which is left untouched (not even switched to WAL);
+``clawdeploy-backend-migrate-seed`` imports that one.
 
 Each operation opens its own short-lived connection, which makes the store safe to use
 from FastAPI's threadpool without a shared connection. An executor adds its tables with a
@@ -27,6 +30,7 @@ from typing import Any
 from .schemas import ModelInfo
 
 BUSY_TIMEOUT_MS = 5000
+_UNREAD: Any = object()  # Store._last_ok_sync before the first read
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: provider metadata, sync history, key/value meta, web sessions.
@@ -107,6 +111,34 @@ def _switch_to_wal(conn: sqlite3.Connection) -> None:
             time.sleep(0.02)
 
 
+def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
+    """Raise :class:`StoreError` when ``path`` holds tables but no schema version of ours."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            # One statement, one snapshot: another process may be creating our schema.
+            version, names = conn.execute(
+                "SELECT (SELECT user_version FROM pragma_user_version), "
+                "(SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master "
+                "WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name))"
+            ).fetchone()
+            tables = str(names).split(",") if names else []
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+    if int(version) == 0 and tables:
+        seed = {"model_snapshots", "sync_events"} <= set(tables)
+        what = "the seed service's database" if seed else "not a clawdeploy-backend database"
+        raise StoreError(
+            f"{path} is {what} (tables {', '.join(tables)}, no schema version); it is left "
+            "untouched. Give this service a file of its own (BACKEND_DATA_DIR or "
+            "BACKEND_DB_PATH)"
+            + ("; import the seed's models with clawdeploy-backend-migrate-seed" if seed else "")
+        )
+
+
 class Store:
     """The service's SQLite database at ``path``; call :meth:`open` once before use."""
 
@@ -114,6 +146,7 @@ class Store:
         self.path = path
         self._opened = False
         self._open_lock = threading.Lock()
+        self._last_ok_sync: dict[str, Any] | None = _UNREAD
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
@@ -154,6 +187,7 @@ class Store:
                 "that the service user may write there"
             ) from exc
         try:
+            _refuse_foreign(conn, self.path)
             _switch_to_wal(conn)
             version = self._migrate(conn)
         except sqlite3.Error as exc:
@@ -251,12 +285,29 @@ class Store:
                 "count, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (trace_id, actor, action, source, outcome, error_code, count, utc_now()),
             )
+        self._last_ok_sync = _UNREAD
 
     def last_sync(self) -> dict[str, Any] | None:
         """The latest ``sync_runs`` row as a dict, or None."""
         with self.connect() as conn:
             row = conn.execute("SELECT * FROM sync_runs ORDER BY id DESC LIMIT 1").fetchone()
         return dict(row) if row is not None else None
+
+    def last_successful_sync(self) -> dict[str, Any] | None:
+        """The latest ``sync_runs`` row with outcome ``ok`` as a dict, or None.
+
+        Kept in memory after the first read and refreshed by :meth:`record_sync`, so the
+        status path reads no SQLite (rows written by another process show after a restart).
+        """
+        cached = self._last_ok_sync
+        if cached is not _UNREAD:
+            return dict(cached) if cached is not None else None
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT * FROM sync_runs WHERE outcome = 'ok' ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        self._last_ok_sync = dict(row) if row is not None else None
+        return self.last_successful_sync()
 
     # -- web sessions ---------------------------------------------------------------------
 

@@ -151,6 +151,116 @@ def test_seed_install_tokens_are_adopted(gateway_token, backend_token):
         assert backend_token == handle.read().split()[0]
 
 
+SEED = "/root/openclaw-assistant-backend"
+SEED_DB = f"{SEED}/data/backend_state.db"
+# Reads the seed's database from a copy (the original is never opened): its models and
+# its last sync, as JSON.
+SEED_DUMP = """
+import json, os, shutil, sqlite3, sys, tempfile
+tmp = tempfile.mkdtemp()
+copy = os.path.join(tmp, "copy.db")
+shutil.copyfile(sys.argv[1], copy)
+db = sqlite3.connect(copy)
+db.row_factory = sqlite3.Row
+models = [dict(r) for r in db.execute(
+    "SELECT provider_id, model, base_url FROM model_snapshots ORDER BY id")]
+last = dict(db.execute("SELECT imported_at, source, provider_count, trace_id "
+                       "FROM sync_events ORDER BY id DESC LIMIT 1").fetchone())
+db.close()
+shutil.rmtree(tmp)
+print(json.dumps({"models": models, "last_sync": last}))
+"""
+
+
+def seed_state(host) -> dict:
+    return json.loads(host.check_output(f"python3 -c {shlex.quote(SEED_DUMP)} {SEED_DB}"))
+
+
+def test_seed_models_and_last_sync_are_imported(host, backend_token):
+    """prepare.yml left the seed's backend_state.db (two models, two syncs): our service
+    lists exactly its models and reports its last sync. Runs before any pull or import."""
+    seed = seed_state(host)
+    assert len(seed["models"]) == 2
+    status, data = api(host, backend_token, "GET", "/api/v1/models")
+    assert status == 200, data
+    fields = ("provider_id", "model", "base_url")
+    ours = sorted(tuple(m[k] for k in fields) for m in data["models"])
+    assert ours == sorted(tuple(m[k] for k in fields) for m in seed["models"])
+    last = data["last_sync"]
+    assert last["trace_id"] == seed["last_sync"]["trace_id"]
+    assert last.get("provider_count", last.get("count")) == seed["last_sync"]["provider_count"]
+
+
+def test_seed_settings_reach_the_service_below_the_roles(host):
+    """The seed's settings, under our names, are in the running service's environment
+    (seed.env, read before settings.env); where the role sets one (ASTR_CMD_CONFIG_PATH via
+    backend_service_extra_settings) the role's wins; the global workdir is not carried."""
+    pid = host.service("clawdeploy-backend").systemd_properties["MainPID"]
+    names = [
+        "GATEWAY_PROBE_TIMEOUT_S",
+        "EXECUTOR_TIMEOUT_S",
+        "ASTR_PULL_REQUIRE_ENABLED_PROVIDER",
+        "ASTR_CMD_CONFIG_PATH",
+        "EXECUTOR_ALLOW_ANY_WORKDIR",
+        "EXECUTOR_ALLOW_GLOBAL_WORKDIR",
+    ]
+    # Only these names leave the host: the environment also holds the tokens.
+    out = host.check_output(
+        f"tr '\\0' '\\n' < /proc/{pid}/environ | grep -E '^({'|'.join(names)})=' || true"
+    )
+    environment = dict(line.split("=", 1) for line in out.splitlines())
+    assert environment == {
+        "GATEWAY_PROBE_TIMEOUT_S": "17",
+        "EXECUTOR_TIMEOUT_S": "170",
+        "ASTR_PULL_REQUIRE_ENABLED_PROVIDER": "true",
+        "ASTR_CMD_CONFIG_PATH": "/srv/astrbot/data/cmd_config.json",
+    }
+    seed_env = host.file(f"{BACKEND}/seed.env")
+    assert (seed_env.user, seed_env.group, seed_env.mode) == ("root", "root", 0o644)
+    assert "ASTR_CMD_CONFIG_PATH=/root/AstrBot/data/cmd_config.json" in seed_env.content_string
+    unit = host.file("/etc/systemd/system/clawdeploy-backend.service").content_string
+    assert unit.index(f"EnvironmentFile=-{BACKEND}/seed.env") < unit.index(
+        f"EnvironmentFile={BACKEND}/settings.env"
+    )
+
+
+def test_seed_migration_report(host, gateway_token, backend_token):
+    """The first deploy's report (kept on the host): what was migrated and what was not,
+    the refused global workdir among the latter, no token anywhere."""
+    text = host.file(f"{BACKEND}/seed-migration.json").content_string
+    assert gateway_token not in text and backend_token not in text
+    report = json.loads(text)
+    assert report["database"]["status"] == "imported"
+    migrated = {i["seed"]: i for i in report["migrated"]}
+    timeout = migrated["BACKEND_REQUEST_TIMEOUT_SECONDS"]
+    assert (timeout["ours"], timeout["value"]) == ("GATEWAY_PROBE_TIMEOUT_S", "17")
+    assert migrated["BACKEND_API_TOKEN"]["value"] == "(secret, adopted by the role)"
+    assert migrated["OPENCLAW_GATEWAY_TOKEN"]["value"] == "(secret, adopted by the role)"
+    not_migrated = {i["seed"]: i for i in report["not_migrated"]}
+    refused = not_migrated["EXECUTOR_ALLOW_GLOBAL_WORKDIR"]
+    assert refused["value"] == "true" and "EXECUTOR_ALLOW_ANY_WORKDIR" in refused["why"]
+    assert {"BACKEND_DB_PATH", "EXECUTOR_ALLOWED_WORKDIRS"} <= set(not_migrated)
+
+
+def test_seed_migration_ran_once_and_left_the_seed_unchanged(host, gateway_token, backend_token):
+    """The seed's .env and database are byte for byte as prepare.yml left them, and the
+    migration, asked again (--check), says it is done."""
+    check = host.run("sha256sum -c /opt/clawdeploy-test/seed.sha256")
+    assert check.rc == 0, check.stdout + check.stderr
+    for side in ("-wal", "-shm", "-journal"):
+        assert not host.file(SEED_DB + side).exists
+    again = host.run(
+        f"{BACKEND}/venv/bin/clawdeploy-backend-migrate-seed --env-file {SEED}/.env "
+        f"--data-dir {BACKEND}/data --check --json"
+    )
+    assert again.rc == 0, again.stderr
+    assert gateway_token not in again.stdout + again.stderr
+    assert backend_token not in again.stdout + again.stderr
+    report = json.loads(again.stdout)
+    assert report["database"]["status"] == "already_imported"
+    assert report["changed"] is False
+
+
 def test_tokens_strong_and_distinct(host, gateway_token, backend_token):
     assert len(gateway_token) >= 43
     assert len(backend_token) >= 43
@@ -364,7 +474,7 @@ def submit(host, token: str, task: str) -> str:
 def test_executor_runs_the_real_codex_cli(host, backend_token):
     status, data = api(host, backend_token, "GET", "/api/v1/executors")
     assert status == 200
-    codex = data["executors"][0]
+    codex = data["executors"]["codex"]
     assert codex["available"] is True, codex
     assert codex["version"] == "0.169.0"
     job = wait_job(

@@ -27,13 +27,14 @@ bearer_scheme = HTTPBearer(
 )
 
 
-def require_api_token(
+async def require_api_token(
     settings: Annotated[Settings, Depends(get_settings)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> None:
     """FastAPI dependency: return None when the request carries the backend's API token.
 
     Raises :class:`~..envelope.ApiError` (503, 401 or 403 as described in the module doc).
+    ``async`` (it never blocks), so it runs on the event loop, not in the threadpool.
     """
     expected = settings.backend_api_token
     if expected is None:

@@ -8,6 +8,7 @@ answer 503 ``read_only_mode`` while memory is low.
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from .. import SERVICE_NAME, __version__
 from ..audit import AuditLog
@@ -19,6 +20,7 @@ from ..deps import (
     get_gateway_prober,
     get_memory_guard,
     get_model_sync,
+    get_settings,
     require_writable,
 )
 from ..envelope import ApiError, get_trace_id
@@ -30,12 +32,14 @@ from ..schemas import (
     StatusResponse,
     SyncResponse,
 )
+from ..services import seed_compat
 from ..services.executor.service import ExecutorService
 from ..services.gateway import GatewayProber
 from ..services.models import ModelSyncService, SyncError
 from ..services.stability import GatewayMonitor, MemoryGuard
 from ..services.status import current_status, executor_status
 from ..services.sync_actions import SYNC_ERROR_STATUS, audited_sync
+from ..settings import Settings
 
 _EXPORT_EXAMPLE = {
     "providers": [
@@ -50,6 +54,7 @@ _EXPORT_EXAMPLE = {
 }
 
 SyncServiceDep = Annotated[ModelSyncService, Depends(get_model_sync)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 AuditDep = Annotated[AuditLog, Depends(get_audit)]
 
 router = APIRouter(
@@ -61,26 +66,59 @@ router = APIRouter(
 
 
 @router.get("/status", response_model=StatusResponse)
-def status(
+async def status(
     request: Request,
     prober: Annotated[GatewayProber, Depends(get_gateway_prober)],
     monitor: Annotated[GatewayMonitor, Depends(get_gateway_monitor)],
     guard: Annotated[MemoryGuard, Depends(get_memory_guard)],
     executor: Annotated[ExecutorService, Depends(get_executor)],
+    settings: SettingsDep,
+    sync: SyncServiceDep,
     refresh: Annotated[bool, Query(description="skip the probe cache (not the circuit)")] = False,
 ) -> StatusResponse:
-    """Report the gateway's diagnosis (cached for a few seconds) and the service's state.
+    """Report the gateway's diagnosis and the service's state, at once from the cache.
 
-    A sync route: FastAPI runs it in its threadpool, so a blocking probe does not stall
-    the event loop. ``ok`` is true whenever the check ran; the gateway's health is in
-    ``diagnosis`` and ``gateway.ok``; the executor has its own ``executor.diagnosis``
-    (``ok`` or ``executor_not_available``), which never changes the gateway's.
+    Only the very first check and ``?refresh=1`` wait for a live probe, and those run in
+    the threadpool; every other answer is built on the event loop from the cached probe
+    (refreshed in the background once it is ``GATEWAY_PROBE_CACHE_S`` old:
+    ``probe_source`` ``stale``, ``probe_age_s`` its age) and cached service figures.
+    ``ok`` is true whenever the check ran; the gateway's health is in ``diagnosis`` and
+    ``gateway.ok``; the executor has its own ``executor.diagnosis`` (``ok`` or
+    ``executor_not_available``), which never changes the gateway's. ``state`` is the
+    seed's v0.3.1 status answer, built from the same check.
     """
+    args = (get_trace_id(request), prober, monitor, guard, executor, settings, sync, refresh)
+    if monitor.would_wait(refresh=refresh):
+        return await run_in_threadpool(_status_body, *args)
+    return _status_body(*args)
+
+
+def _status_body(
+    trace_id: str,
+    prober: GatewayProber,
+    monitor: GatewayMonitor,
+    guard: MemoryGuard,
+    executor: ExecutorService,
+    settings: Settings,
+    sync: ModelSyncService,
+    refresh: bool,
+) -> StatusResponse:
+    """The body of ``GET /api/v1/status``; blocks only when ``monitor.would_wait``."""
     state = current_status(monitor, prober, guard, refresh=refresh)
     gateway = GatewayProbeResult.model_validate(state.gateway)
+    info = executor.info()
+    seed_state = seed_compat.status_state(
+        service_name=SERVICE_NAME,
+        version=__version__,
+        bind=f"{settings.backend_host}:{settings.backend_port}",
+        executor_info=info,
+        executors_by_name=seed_compat.executors(info, settings),
+        last_sync=sync.store.last_successful_sync(),
+        gateway=state.gateway,
+    )
     return StatusResponse.model_validate(
         {
-            "trace_id": get_trace_id(request),
+            "trace_id": trace_id,
             "service": ServiceInfo(name=SERVICE_NAME, version=__version__),
             "diagnosis": gateway.diagnosis,
             "gateway": gateway,
@@ -89,22 +127,28 @@ def status(
             "circuit": state.circuit,
             "read_only": state.read_only,
             "memory_available_mb": state.memory_available_mb,
-            "executor": executor_status(executor.info()),
+            "executor": executor_status(info),
+            "state": seed_state,
         }
     )
 
 
 @router.get("/models", response_model=ModelsResponse)
 def list_models(request: Request, service: SyncServiceDep) -> ModelsResponse:
-    """List the stored provider metadata (no keys) and the last sync run."""
+    """List the stored provider metadata (no keys), the last successful sync
+    (``last_sync``, v0.3.1's) and the last attempt (``last_attempt``, failed or not)."""
     rows = service.store.list_models()
     default = next((r.provider_id for r in rows if r.is_default), None)
-    return ModelsResponse(
-        trace_id=get_trace_id(request),
-        count=len(rows),
-        default_provider_id=default,
-        models=rows,
-        last_sync=service.store.last_sync(),
+    last_ok = seed_compat.sync_record(service.store.last_successful_sync())
+    return ModelsResponse.model_validate(
+        {
+            "trace_id": get_trace_id(request),
+            "count": len(rows),
+            "default_provider_id": default,
+            "models": rows,
+            "last_sync": last_ok,
+            "last_attempt": service.store.last_sync(),
+        }
     )
 
 
@@ -137,13 +181,19 @@ def _sync(
             extra={"attempts": exc.attempts},
         ) from None
     stored = {r.provider_id: r for r in service.store.list_models()}
-    return SyncResponse(
-        trace_id=get_trace_id(request),
-        source=result.source,
-        count=len(result.models),
-        default_provider_id=result.default_provider_id,
-        warnings=result.warnings,
-        models=[stored[m["provider_id"]] for m in result.models],
+    pull = action == "pull"
+    return SyncResponse.model_validate(
+        {
+            "trace_id": get_trace_id(request),
+            "source": result.source,
+            "count": len(result.models),
+            "default_provider_id": result.default_provider_id,
+            "warnings": result.warnings,
+            "models": [stored[m["provider_id"]] for m in result.models],
+            "imported": seed_compat.sync_record(service.store.last_successful_sync()),
+            "pulled": seed_compat.pulled(result, service.mode) if pull else None,
+            "source_mode": service.mode if pull else None,
+        }
     )
 
 

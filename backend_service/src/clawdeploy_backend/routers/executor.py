@@ -10,9 +10,10 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Path, Request
 
 from ..auth.bearer import require_api_token
-from ..deps import get_executor, get_memory_guard
+from ..deps import get_executor, get_memory_guard, get_settings
 from ..envelope import ApiError, get_trace_id
 from ..errors import error_responses
+from ..services import seed_compat
 from ..services.executor.jobs import Job
 from ..services.executor.policy import ExecutorError
 from ..services.executor.schemas import (
@@ -24,6 +25,7 @@ from ..services.executor.schemas import (
 )
 from ..services.executor.service import ExecutorService
 from ..services.stability import MemoryGuard
+from ..settings import Settings
 
 _JOB_ID = Path(description="the job_id returned on submit", max_length=64)
 
@@ -38,7 +40,9 @@ router = APIRouter(
 def _job_response(request: Request, service: ExecutorService, job: Job) -> JobResponse:
     job = service.jobs.get(job.job_id) or job  # the worker may have moved it on already
     info = JobInfo.model_validate(job.public(service.jobs.queue_position(job)))
-    return JobResponse(trace_id=get_trace_id(request), job=info)
+    return JobResponse(
+        trace_id=get_trace_id(request), job_id=info.job_id, state=info.state, job=info
+    )
 
 
 def _api_error(exc: ExecutorError, job: Job | None = None) -> ApiError:
@@ -48,19 +52,23 @@ def _api_error(exc: ExecutorError, job: Job | None = None) -> ApiError:
 
 @router.get("/executors", response_model=ExecutorsResponse)
 def executors(
-    request: Request, service: Annotated[ExecutorService, Depends(get_executor)]
+    request: Request,
+    service: Annotated[ExecutorService, Depends(get_executor)],
+    settings: Annotated[Settings, Depends(get_settings)],
 ) -> ExecutorsResponse:
-    """The Codex executor: enabled, binary found and its version, queue depth, limits.
+    """The executors keyed by name (v0.3.1's shape): ``codex`` with enabled, binary found
+    and its version, queue depth, limits; ``gemini`` and ``shell`` never available here.
 
-    ``diagnosis`` is ``executor_not_available`` when it cannot take jobs (``reason`` says
-    why: disabled, binary not found, ``--version`` failing).
+    ``diagnosis`` is ``executor_not_available`` when codex cannot take jobs (its
+    ``reason`` says why: disabled, binary not found, ``--version`` failing).
     """
-    info = ExecutorInfo.model_validate(service.info())
+    by_name = seed_compat.executors(service.info(), settings)
+    codex = ExecutorInfo.model_validate(by_name["codex"])
     return ExecutorsResponse(
         trace_id=get_trace_id(request),
-        available=info.available,
-        diagnosis="ok" if info.available else "executor_not_available",
-        executors=[info],
+        available=codex.available,
+        diagnosis="ok" if codex.available else "executor_not_available",
+        executors={**by_name, "codex": codex},
     )
 
 
@@ -74,7 +82,8 @@ def submit_job(
     """Queue a ``codex exec`` job; it runs when the jobs before it are done (one at a time).
 
     Checked in this order: 403 ``permission_deny`` (level below L3; danger mode below L4
-    or disabled), 422 ``missing_task``, 413 ``task_too_large``, 422 ``invalid_cwd``, 403
+    or disabled), 400 ``executor_not_available`` (``executor`` other than codex), 400
+    ``missing_task``, 400 ``task_too_large``, 400 ``invalid_cwd``, 403
     ``workdir_not_allowed``, 503 ``executor_not_available``, 503 ``read_only_mode`` /
     ``executor_busy_low_memory``, 429 ``executor_queue_full``. The answer's ``job`` has
     ``state`` ``queued`` and its ``queue_position``; poll ``GET .../jobs/{job_id}``.
@@ -87,6 +96,7 @@ def submit_job(
             danger_mode=body.danger_mode,
             trace_id=get_trace_id(request),
             guard=guard,
+            executor=body.executor,
         )
     except ExecutorError as exc:
         raise _api_error(exc) from None

@@ -13,7 +13,11 @@ Sources, in the order ``ASTR_PULL_SOURCE_MODE`` gives:
   ``using_provider`` (an id, or an object with one) for the default.
 
 Modes: ``cmd_config_then_export`` (default; the export is tried when cmd_config fails),
-``cmd_config_only``, ``plugin_export_only``. Failures raise :class:`SyncError` with one of
+``cmd_config_only``, ``plugin_export_only``. With ``require_enabled``
+(``ASTR_PULL_REQUIRE_ENABLED_PROVIDER``, the seed's knob, on by default) a pull keeps only the
+providers AstrBot has enabled and says so in its warnings (``only_enabled_provider=true``,
+as the seed); a source left with none counts as ``astr_provider_empty``. An import keeps
+what the body lists. Failures raise :class:`SyncError` with one of
 ``astr_config_not_found``, ``astr_config_parse_failed``, ``astr_provider_empty``,
 ``plugin_export_not_found``, ``plugin_export_parse_failed``, ``pull_all_sources_failed``.
 
@@ -23,7 +27,8 @@ out of an entry; ``key``, ``api_key``, ``keys`` and everything else are never to
 """
 
 import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +40,8 @@ SOURCE_PLUGIN_EXPORT = "plugin_export"
 SOURCE_IMPORT = "import"
 MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_FIELD_CHARS = 512
+ONLY_ENABLED_WARNING = "only_enabled_provider=true"
+_SOURCE_NAME_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
 class SyncError(Exception):
@@ -53,12 +60,17 @@ class SyncError(Exception):
 
 @dataclass
 class SyncResult:
-    """A successful sync: where from, what was stored, and warnings about skipped data."""
+    """A successful sync: where from, what was stored, and warnings about skipped data.
+
+    ``requested_default`` is the default provider id the source named (``""`` if none),
+    even when it is not among ``models`` (then ``default_provider_id`` is None).
+    """
 
     source: str
     models: list[dict[str, Any]]
     default_provider_id: str | None
     warnings: list[str] = field(default_factory=list)
+    requested_default: str = ""
 
 
 def _text(value: Any) -> str:
@@ -210,19 +222,52 @@ def _finish(
         warnings.append(f"default provider {wanted_default} is not among the providers")
     for model in seen.values():
         model["is_default"] = model["provider_id"] == default
-    return SyncResult(source, list(seen.values()), default, warnings)
+    return SyncResult(source, list(seen.values()), default, warnings, wanted_default)
+
+
+def only_enabled(result: SyncResult) -> SyncResult:
+    """``result`` with its disabled providers left out and :data:`ONLY_ENABLED_WARNING` first
+    in its warnings (then one naming the skipped ones). Raises :class:`SyncError`
+    ``astr_provider_empty`` when none is enabled."""
+    kept = [m for m in result.models if m.get("enabled", True)]
+    skipped = [str(m["provider_id"]) for m in result.models if not m.get("enabled", True)]
+    if not kept:
+        raise SyncError(
+            "astr_provider_empty",
+            f"{result.source}: no enabled provider to import (ASTR_PULL_REQUIRE_ENABLED_PROVIDER "
+            "is true: enable one in AstrBot, or set it to false)",
+        )
+    warnings = [ONLY_ENABLED_WARNING, *result.warnings]
+    if skipped:
+        warnings.append(f"skipped {len(skipped)} disabled provider(s): {', '.join(skipped)}")
+    default = result.default_provider_id
+    if default is not None and default in skipped:
+        warnings.append(f"default provider {default} is disabled")
+        default = None
+    return replace(result, models=kept, default_provider_id=default, warnings=warnings)
 
 
 class ModelSyncService:
-    """Pulls or imports provider metadata into the :class:`~..store.Store`."""
+    """Pulls or imports provider metadata into the :class:`~..store.Store`.
+
+    ``require_enabled``: a pull keeps only enabled providers (:func:`only_enabled`); the
+    app passes ``ASTR_PULL_REQUIRE_ENABLED_PROVIDER`` (true by default).
+    """
 
     def __init__(
-        self, store: Store, mode: str, cmd_config_path: Path, plugin_export_path: Path | None
+        self,
+        store: Store,
+        mode: str,
+        cmd_config_path: Path,
+        plugin_export_path: Path | None,
+        *,
+        require_enabled: bool = False,
     ) -> None:
         self.store = store
         self.mode = mode
         self.cmd_config_path = cmd_config_path
         self.plugin_export_path = plugin_export_path
+        self.require_enabled = require_enabled
 
     def _from_cmd_config(self) -> SyncResult:
         data = _read_json(
@@ -258,6 +303,8 @@ class ModelSyncService:
         for source, reader in readers:
             try:
                 result = reader()
+                if self.require_enabled:
+                    result = only_enabled(result)
             except SyncError as exc:
                 attempts.append(
                     {"source": source, "error_code": exc.error_code, "error": exc.error}
@@ -271,7 +318,14 @@ class ModelSyncService:
         raise SyncError("pull_all_sources_failed", f"no source could be read ({summary})", attempts)
 
     def import_export(self, data: Any) -> SyncResult:
-        """Store the plugin export given as ``data`` (an import-astr request body)."""
-        result = parse_plugin_export(data, SOURCE_IMPORT)
+        """Store the plugin export given as ``data`` (an import-astr request body).
+
+        The result's ``source`` is the body's ``source`` (v0.3.1's field, e.g.
+        ``plugin_push``) when it is a plain name (``[A-Za-z0-9_.:-]``, at most 64), else
+        ``import``.
+        """
+        named = data.get("source") if isinstance(data, dict) else None
+        source = named if isinstance(named, str) and _SOURCE_NAME_RE.fullmatch(named) else None
+        result = parse_plugin_export(data, source or SOURCE_IMPORT)
         self.store.replace_models(result.models, result.source)
         return result

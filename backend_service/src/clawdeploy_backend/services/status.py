@@ -12,7 +12,8 @@ class ServiceStatus:
     """What ``/api/v1/status`` and ``/web/status`` show.
 
     ``gateway`` is a probe result (``diagnosis``, ``ok``, ``fix``, ...); ``probe_source``
-    is ``live``, ``cache`` or ``circuit``; ``circuit`` is
+    is ``live``, ``cache``, ``stale`` (older than the cache time, being refreshed in the
+    background) or ``circuit``; ``probe_age_s`` is the result's age in seconds; ``circuit`` is
     ``{"state", "consecutive_failures", "retry_in_s"}``; ``memory_available_mb`` is None
     when unknown.
     """
@@ -28,7 +29,12 @@ class ServiceStatus:
 def current_status(
     monitor: GatewayMonitor, prober: Prober, guard: MemoryGuard, *, refresh: bool = False
 ) -> ServiceStatus:
-    """Check the gateway (blocking when a live probe is due) and read available memory."""
+    """Check the gateway and read available memory (cached for a second).
+
+    Blocks only when ``monitor.would_wait(refresh=refresh)``: no probe result yet, or
+    ``refresh``; otherwise it answers from the cache at once (``probe_source`` ``cache``
+    or ``stale``, the latter while a background refresh runs).
+    """
     outcome = monitor.check(prober, refresh=refresh)
     available = guard.available_mb()
     return ServiceStatus(

@@ -5,10 +5,17 @@ queued job may also go straight to ``canceled``. Every transition is a guarded U
 (``WHERE state = ...``), so the worker and a cancel request never overwrite each other.
 The task text is kept only while the job may still run; when the job ends it is emptied
 and only ``task_sha256`` / ``task_chars`` stay.
+
+:meth:`JobStore.queue_summary` (queue depth and running job, on the status path) is kept
+in memory: read from SQLite again only after a write of this :class:`JobStore` or when it
+is :data:`SUMMARY_MAX_AGE_S` old (a write by another process shows within that time).
 """
 
 import hashlib
+import threading
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ConfigDict
@@ -25,6 +32,7 @@ QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = (
 )
 STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED)
 TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELED})
+SUMMARY_MAX_AGE_S = 1.0
 
 
 class Job(JobFields):
@@ -55,10 +63,46 @@ def _job(row: Any) -> Job:
 
 
 class JobStore:
-    """The queries of the executor on the service's :class:`~...store.Store`."""
+    """The queries of the executor on the service's :class:`~...store.Store`.
 
-    def __init__(self, store: Store) -> None:
+    ``clock`` (seconds, ``time.monotonic``) only ages the :meth:`queue_summary` cache.
+    """
+
+    def __init__(self, store: Store, clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
+        self._clock = clock
+        self._generation = 0  # bumped after every committed write of this JobStore
+        self._generation_lock = threading.Lock()
+        # (generation, read at, (queued, running job id)); replaced whole, never mutated
+        self._summary: tuple[int, float, tuple[int, str | None]] | None = None
+
+    def _changed(self) -> None:
+        """Note a committed write: the next :meth:`queue_summary` reads the database."""
+        with self._generation_lock:
+            self._generation += 1
+
+    def queue_summary(self) -> tuple[int, str | None]:
+        """``(number of queued jobs, id of the running job or None)``, as
+        ``counts()[QUEUED]`` and :meth:`running_job_id` would answer, without a database
+        read unless a write happened since the last one (or it is
+        :data:`SUMMARY_MAX_AGE_S` old)."""
+        generation = self._generation  # read before the query: a later write invalidates it
+        now = self._clock()
+        cached = self._summary
+        if cached is not None:
+            cached_generation, read_at, summary = cached
+            if cached_generation == generation and 0 <= now - read_at < SUMMARY_MAX_AGE_S:
+                return summary
+        with self.store.connect() as conn:
+            queued = conn.execute(
+                "SELECT COUNT(*) FROM executor_jobs WHERE state = ?", (QUEUED,)
+            ).fetchone()[0]
+            row = conn.execute(
+                "SELECT job_id FROM executor_jobs WHERE state = ? LIMIT 1", (RUNNING,)
+            ).fetchone()
+        summary = (int(queued), str(row["job_id"]) if row is not None else None)
+        self._summary = (generation, now, summary)
+        return summary
 
     def add(self, *, task: str, cwd: str, level: str, danger_mode: bool, trace_id: str) -> Job:
         """Insert a ``queued`` job and return it."""
@@ -80,6 +124,7 @@ class JobStore:
                     utc_now(),
                 ),
             )
+        self._changed()
         job = self.get(job_id)
         assert job is not None
         return job
@@ -137,6 +182,7 @@ class JobStore:
                     (RUNNING, utc_now(), row["job_id"], QUEUED),
                 ).rowcount
             if claimed:
+                self._changed()
                 return self.get(str(row["job_id"]))
         return None  # canceled under our feet again and again; the next poll retries
 
@@ -144,13 +190,15 @@ class JobStore:
         """Cancel a queued job at once, or flag a running one; returns its state before
         (None: no such job)."""
         with self.store.connect() as conn:
-            if conn.execute(
+            canceled = conn.execute(
                 "UPDATE executor_jobs SET state = ?, task = '', finished_at = ?, "
                 "error_code = 'canceled_by_user', error = ?, cancel_requested = 1 "
                 "WHERE job_id = ? AND state = ?",
                 (CANCELED, utc_now(), "canceled before it started", job_id, QUEUED),
-            ).rowcount:
-                return QUEUED
+            ).rowcount
+        if canceled:
+            self._changed()
+            return QUEUED
         with self.store.connect() as conn:
             if conn.execute(
                 "UPDATE executor_jobs SET cancel_requested = 1 WHERE job_id = ? AND state = ?",
@@ -194,6 +242,7 @@ class JobStore:
                     RUNNING,
                 ),
             )
+        self._changed()
 
     def interrupt_running(self, error: str) -> list[Job]:
         """Fail every ``running`` job with ``executor_interrupted`` (service restart)."""

@@ -22,6 +22,7 @@ from typing import Any
 from ...settings import EXECUTOR_NEVER_PASSED, Settings
 from ..stability import MemoryGuard
 
+EXECUTOR_NAME = "codex"
 LEVELS = ("L0", "L1", "L2", "L3", "L4")
 SUBMIT_MIN_LEVEL = 3
 DANGER_MIN_LEVEL = 4
@@ -66,24 +67,24 @@ def resolve_workdir(
 ) -> Path:
     """Return the real path of ``cwd`` (or of ``default`` when ``cwd`` is empty).
 
-    Raises 422 ``invalid_cwd`` (missing, relative, not resolvable, not a directory) or
+    Raises 400 ``invalid_cwd`` (missing, relative, not resolvable, not a directory) or
     403 ``workdir_not_allowed`` (outside every allowed directory).
     """
     raw = (cwd or "").strip() or (str(default) if default is not None else "")
     if not raw:
         raise ExecutorError(
-            422, "invalid_cwd", "cwd is required (no EXECUTOR_DEFAULT_WORKDIR is set)"
+            400, "invalid_cwd", "cwd is required (no EXECUTOR_DEFAULT_WORKDIR is set)"
         )
     if "\x00" in raw or not os.path.isabs(raw):
-        raise ExecutorError(422, "invalid_cwd", "cwd must be an absolute path")
+        raise ExecutorError(400, "invalid_cwd", "cwd must be an absolute path")
     try:
         real = Path(os.path.realpath(raw, strict=True))
     except (OSError, ValueError):
         raise ExecutorError(
-            422, "invalid_cwd", "cwd does not exist or cannot be resolved"
+            400, "invalid_cwd", "cwd does not exist or cannot be resolved"
         ) from None
     if not real.is_dir():
-        raise ExecutorError(422, "invalid_cwd", "cwd is not a directory")
+        raise ExecutorError(400, "invalid_cwd", "cwd is not a directory")
     if allow_any:
         return real
     for root in allowed:
@@ -202,6 +203,23 @@ class CodexLocator:
         return CodexInfo(True, binary, match.group(0) if match else None, first or None, None)
 
 
+def check_executor_name(name: str) -> None:
+    """Raise 400 ``executor_not_available`` unless ``name`` is ``codex`` (any case).
+
+    The seed's v0.3.1 request field ``executor`` named ``codex``, ``gemini`` (disabled
+    there) or another; this service runs Codex only, and never another executor in its
+    place.
+    """
+    wanted = name.strip().lower() or EXECUTOR_NAME
+    if wanted != EXECUTOR_NAME:
+        shown = repr(wanted) if re.fullmatch(r"[a-z0-9_.-]{1,32}", wanted) else "given"
+        raise ExecutorError(
+            400,
+            "executor_not_available",
+            f"the executor {shown} is not available here; this service runs 'codex' only",
+        )
+
+
 def check_submit(
     s: Settings,
     info: dict[str, Any],
@@ -210,23 +228,26 @@ def check_submit(
     cwd: str | None,
     level: str,
     danger_mode: bool,
+    executor: str = "codex",
 ) -> Path:
     """Check a job request in the documented order; return the real working directory.
 
     ``info`` is ``ExecutorService.info()``. Raises :class:`ExecutorError`:
-    ``permission_deny``, ``missing_task``, ``invalid_request`` (NUL in the task),
-    ``task_too_large``, ``invalid_cwd``,
-    ``workdir_not_allowed``, ``executor_not_available``, ``read_only_mode``,
-    ``executor_busy_low_memory``, ``executor_queue_full``.
+    403 ``permission_deny``, 400 ``executor_not_available`` (an executor other than
+    codex), 400 ``missing_task``, 422 ``invalid_request`` (NUL in the task), 400
+    ``task_too_large``, 400 ``invalid_cwd``, 403 ``workdir_not_allowed``, 503
+    ``executor_not_available``, ``read_only_mode``, ``executor_busy_low_memory``, 429
+    ``executor_queue_full``. The 400s are the seed's v0.3.1 statuses.
     """
     check_level(level, danger_mode, s.executor_allow_danger_mode)
+    check_executor_name(executor)
     if task is None or not task.strip():
-        raise ExecutorError(422, "missing_task", "task is required and must not be blank")
+        raise ExecutorError(400, "missing_task", "task is required and must not be blank")
     if "\x00" in task:
         raise ExecutorError(422, "invalid_request", "task must not contain NUL characters")
     if len(task) > s.executor_max_task_chars:
         raise ExecutorError(
-            413,
+            400,
             "task_too_large",
             f"task has {len(task)} characters; the limit is {s.executor_max_task_chars} "
             "(EXECUTOR_MAX_TASK_CHARS)",

@@ -1,14 +1,28 @@
 """Request and response bodies of the executor routes (``routers/executor.py``).
 
-A job request is ``{"task", "cwd", "level", "danger_mode"}``; the aliases ``prompt``
-(task), ``workdir`` / ``working_dir`` (cwd), ``permission_level`` (level) and ``danger``
-(danger_mode) are accepted too. ``level`` is ``"L0"``..``"L4"`` (also ``0``..``4``,
-``"l3"``, ``"3"``).
+A job request is ``{"task", "cwd", "level", "danger_mode", "executor"}``; the aliases
+``prompt`` (task), ``workdir`` / ``working_dir`` (cwd), ``permission_level`` (level) and
+``danger`` / ``allow_danger`` (danger_mode) are accepted too. ``level`` is ``"L0"``..``"L4"``
+(also ``0``..``4``, ``"l3"``, ``"3"``).
+
+Wire compatibility with the seed's backend-service v0.3.1 (its request fields are
+``executor``, ``task``, ``cwd``, ``permission_level``, ``allow_danger``): a job as shown
+here carries v0.3.1's keys beside ours (``executor``, ``task``, ``permission_level``,
+``allow_danger``, ``result_text``, and ``error_code`` / ``error`` as ``""`` when there is
+none), and a submit answer repeats ``job_id`` and ``state`` at the top, as v0.3.1's did.
+``task`` is always ``""``: this service never shows a task's text, only ``task_sha256``.
 """
 
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    computed_field,
+    field_validator,
+)
 
 from ...schemas import Envelope, ErrorEnvelope
 
@@ -41,9 +55,15 @@ class JobRequest(BaseModel):
     )
     danger_mode: bool = Field(
         default=False,
-        validation_alias=AliasChoices("danger_mode", "danger"),
-        description="run with --sandbox danger-full-access (alias: danger); needs L4 and "
-        "EXECUTOR_ALLOW_DANGER_MODE=true",
+        validation_alias=AliasChoices("danger_mode", "danger", "allow_danger"),
+        description="run with --sandbox danger-full-access (aliases: danger, allow_danger); "
+        "needs L4 and EXECUTOR_ALLOW_DANGER_MODE=true",
+    )
+    executor: str = Field(
+        default="codex",
+        max_length=64,
+        description="the executor to run the job (v0.3.1's field); only codex is available, "
+        "anything else is refused with 400 executor_not_available",
     )
 
     @field_validator("level", mode="before")
@@ -75,16 +95,25 @@ class ExecutorLimits(BaseModel):
     memory_min_mb: int
 
 
-class ExecutorInfo(BaseModel):
-    """One executor: ``available`` = enabled and the binary answers ``--version``."""
+class ExecutorEntry(BaseModel):
+    """One executor as v0.3.1 showed it: ``bin`` (the configured name), ``path`` (the
+    binary found, or ``""``), ``reason`` (why it is not available, or ``""``)."""
+
+    available: bool
+    enabled: bool
+    bin: str
+    path: str
+    reason: str
+
+
+class ExecutorInfo(ExecutorEntry):
+    """The Codex executor: ``available`` = enabled and the binary answers ``--version``;
+    v0.3.1's keys plus ours (``binary`` is ``path`` or null)."""
 
     name: str
-    enabled: bool
-    available: bool
     binary: str | None
     version: str | None
     version_text: str | None
-    reason: str | None
     queue_depth: int
     running_job_id: str | None
     worker_running: bool
@@ -93,11 +122,13 @@ class ExecutorInfo(BaseModel):
 
 class ExecutorsResponse(Envelope):
     """Body of ``GET /api/v1/executors``; ``diagnosis`` is ``ok`` or
-    ``executor_not_available``."""
+    ``executor_not_available``. ``executors`` is keyed by name as in v0.3.1: ``codex``
+    (ours, with its version, queue and limits), ``gemini`` and ``shell`` (never available
+    here; v0.3.1 listed them disabled too)."""
 
     available: bool
     diagnosis: str
-    executors: list[ExecutorInfo]
+    executors: dict[str, ExecutorInfo | ExecutorEntry]
 
 
 class JobFields(BaseModel):
@@ -133,15 +164,60 @@ class JobInfo(JobFields):
     """A job as the API shows it: never the task text, only its SHA-256 and length.
 
     ``state``: queued, running, succeeded, failed, canceled. ``error_code`` when it did
-    not succeed; ``stdout_tail`` / ``stderr_tail`` are the masked ends of its output.
+    not succeed (``""`` otherwise); ``stdout_tail`` / ``stderr_tail`` are the masked ends
+    of its output, ``result_text`` the two joined (v0.3.1's field).
     """
 
+    error_code: str = ""
+    error: str = ""
     queue_position: int | None
+
+    @field_validator("error_code", "error", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: object) -> object:
+        return "" if value is None else value
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def executor(self) -> str:
+        """Always ``codex`` (v0.3.1's field)."""
+        return "codex"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def task(self) -> str:
+        """Always ``""``: the task's text is never shown (v0.3.1 echoed it)."""
+        return ""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def permission_level(self) -> str:
+        """``level`` under v0.3.1's name."""
+        return self.level
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def allow_danger(self) -> bool:
+        """``danger_mode`` under v0.3.1's name."""
+        return self.danger_mode
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def result_text(self) -> str:
+        """The masked output: ``stdout_tail``, then ``stderr_tail`` on a new line."""
+        if self.stderr_tail:
+            return (
+                f"{self.stdout_tail}\n{self.stderr_tail}" if self.stdout_tail else self.stderr_tail
+            )
+        return self.stdout_tail
 
 
 class JobResponse(Envelope):
-    """Body of a job route: ``{"ok", "trace_id", "job": {...}}``."""
+    """Body of a job route: ``{"ok", "trace_id", "job_id", "state", "job": {...}}``
+    (``job_id`` and ``state`` repeat the job's, as v0.3.1's submit answer had them)."""
 
+    job_id: str
+    state: str
     job: JobInfo
 
 

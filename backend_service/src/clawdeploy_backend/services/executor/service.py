@@ -17,6 +17,7 @@ in ``EXECUTOR_PASS_ENV`` (never the service's tokens). Output tails are masked.
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ...audit import AuditLog
@@ -27,6 +28,7 @@ from ...store import Store
 from ..stability import MemoryGuard
 from .jobs import FAILED, QUEUED, TERMINAL, Job, JobStore
 from .policy import (
+    CodexInfo,
     CodexLocator,
     ExecutorError,
     check_submit,
@@ -38,20 +40,32 @@ from .proc import classify, run_process
 
 logger = logging.getLogger("clawdeploy_backend.executor")
 _MASK_MARGIN = 4096  # bytes kept beyond the cap, so a secret cut at the start is masked whole
+CODEX_INFO_MAX_AGE_S = 1.0  # info() looks the binary up (PATH, stat) at most this often
 
 
 class ExecutorService:
-    """Submit, inspect and cancel jobs; :meth:`start` / :meth:`stop` the worker thread."""
+    """Submit, inspect and cancel jobs; :meth:`start` / :meth:`stop` the worker thread.
+
+    ``clock`` (seconds, ``time.monotonic``) ages what :meth:`info` keeps in memory.
+    """
 
     def __init__(
-        self, settings: Settings, store: Store, audit: AuditLog, metrics: Metrics | None = None
+        self,
+        settings: Settings,
+        store: Store,
+        audit: AuditLog,
+        metrics: Metrics | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
-        self.jobs = JobStore(store)
+        self._clock = clock
+        self.jobs = JobStore(store, clock)
         self.audit = audit
         self.metrics = metrics
         self.env = child_env(settings)
         self.locator = CodexLocator(settings.executor_codex_bin, self.env)
+        self._codex: tuple[float, str, CodexInfo] | None = None  # (looked up at, name, info)
         tokens = (settings.backend_api_token, settings.openclaw_gateway_token)
         self._secrets = [t.get_secret_value() for t in tokens if t is not None]
         self._secrets += [v for k, v in self.env.items() if k in settings.executor_pass_env]
@@ -96,20 +110,40 @@ class ExecutorService:
 
     def info(self) -> dict[str, Any]:
         """``{"name", "enabled", "available", "binary", "version", "version_text", "reason",
-        "queue_depth", "running_job_id", "worker_running", "limits": {...}}``."""
-        codex = self.locator.info().as_dict()
+        "queue_depth", "running_job_id", "worker_running", "limits": {...}}``.
+
+        Cheap enough for every status request: the binary's lookup is at most
+        :data:`CODEX_INFO_MAX_AGE_S` old and the queue figures come from
+        :meth:`~.jobs.JobStore.queue_summary` (no SQLite read unless a job changed).
+        """
+        codex = self._codex_info().as_dict()
         if not self.settings.executor_enabled:
             codex.update(available=False, reason="the executor is disabled (EXECUTOR_ENABLED)")
         s = self.settings
+        queue_depth, running_job_id = self.jobs.queue_summary()  # no SQLite read when cached
         return {
             "name": "codex",
             "enabled": s.executor_enabled,
             **codex,
-            "queue_depth": self.jobs.counts()[QUEUED],
-            "running_job_id": self.jobs.running_job_id(),
+            "queue_depth": queue_depth,
+            "running_job_id": running_job_id,
             "worker_running": self._thread is not None and self._thread.is_alive(),
             "limits": limits(s),
         }
+
+    def _codex_info(self) -> CodexInfo:
+        """``locator.info()``, looked up again when :data:`CODEX_INFO_MAX_AGE_S` old or
+        when ``locator.name`` changed (a PATH search and a stat per call otherwise)."""
+        now = self._clock()
+        name = self.locator.name
+        cached = self._codex
+        if cached is not None:
+            looked_up_at, cached_name, info = cached
+            if cached_name == name and 0 <= now - looked_up_at < CODEX_INFO_MAX_AGE_S:
+                return info
+        info = self.locator.info()
+        self._codex = (now, name, info)
+        return info
 
     def submit(
         self,
@@ -120,12 +154,17 @@ class ExecutorService:
         danger_mode: bool,
         trace_id: str,
         guard: MemoryGuard,
+        executor: str = "codex",
     ) -> Job:
-        """Queue a job, or raise :class:`ExecutorError`; both are audited (task hash only)."""
+        """Queue a job, or raise :class:`ExecutorError`; both are audited (task hash only).
+
+        ``executor`` is the request's executor name (only ``codex`` is accepted)."""
         detail: dict[str, Any] = {"level": level, "danger_mode": danger_mode}
         detail["cwd"] = cwd[:300] if cwd else cwd
         try:
-            real = check_submit(self.settings, self.info(), guard, task, cwd, level, danger_mode)
+            real = check_submit(
+                self.settings, self.info(), guard, task, cwd, level, danger_mode, executor
+            )
         except ExecutorError as exc:
             self._audit(trace_id, "executor.submit", "api", exc.error_code, detail)
             raise
