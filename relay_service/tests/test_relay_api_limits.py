@@ -39,6 +39,7 @@ def test_oversize_body_and_text_are_413(small: Relay) -> None:
         (b'{"from": "alice", "text": "hi", "idempotencyKey": "has space"}', {}),
         (b'{"from": "alice", "text": "hi"}', {"Idempotency-Key": "x" * 201}),
         (b'["from", "alice"]', {}),
+        (b'{"from": "\xff\xfe", "text": "not UTF-8"}', {}),
     ],
 )
 def test_invalid_inbound_is_422(small: Relay, body: bytes, headers: dict[str, str]) -> None:
@@ -63,11 +64,12 @@ def test_invalid_query_and_ack_are_422(small: Relay) -> None:
     for params in ({"wait": -1}, {"wait": 500}, {"ack": "never"}):
         assert_error(small.call("GET", "/poll", headers=oc, params=params), 422, "invalid_request")
     assert_error(small.call("POST", "/ack", headers=oc, json={"ids": []}), 422, "invalid_request")
-    assert_error(
-        small.call("GET", "/outbox", headers=small.admin, params={"after": -1}),
-        422,
-        "invalid_request",
-    )
+    for after in (-1, 2**63):  # below 0, and past a 64-bit SQL integer
+        assert_error(
+            small.call("GET", "/outbox", headers=small.admin, params={"after": after}),
+            422,
+            "invalid_request",
+        )
 
 
 def test_user_rate_limit_is_429_with_retry_after(small: Relay) -> None:

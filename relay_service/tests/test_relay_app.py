@@ -79,6 +79,7 @@ def test_main_runs_uvicorn_with_the_factory(
     monkeypatch.setattr(main_module.uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
     assert main_module.main() == 0
     assert (seen["host"], seen["port"], seen["factory"]) == ("127.0.0.1", 9999, True)
+    assert (seen["ws"], seen["ws_max_size"]) == ("wsproto", 65536)  # /ws frames: the body limit
     app = seen.pop("app")
     assert isinstance(app(), FastAPI)
     main_module.uvicorn.Config(app, **seen)  # every option is one uvicorn knows

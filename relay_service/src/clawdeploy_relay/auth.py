@@ -46,7 +46,8 @@ def authenticate(
     return principals.authenticate(credentials.credentials)
 
 
-def _check_kind(principal: Principal, kinds: tuple[Kind, ...]) -> Principal:
+def check_kind(principal: Principal, kinds: tuple[Kind, ...]) -> Principal:
+    """Return ``principal``; raise ApiError 403 ``wrong_token_kind`` unless it is of ``kinds``."""
     if principal.kind not in kinds:
         wanted = " or ".join(kinds)
         raise ApiError(
@@ -66,7 +67,7 @@ def require_admin(principals: PrincipalsDep, credentials: Credentials) -> Princi
             "RELAY_ADMIN_TOKEN is not set on the relay; set it (openssl rand -hex 32) in the "
             "file named by RELAY_ENV_FILE and restart the relay",
         )
-    return _check_kind(authenticate(principals, credentials), ("admin",))
+    return check_kind(authenticate(principals, credentials), ("admin",))
 
 
 def require_kinds(*kinds: Kind) -> Callable[..., Principal]:
@@ -77,7 +78,7 @@ def require_kinds(*kinds: Kind) -> Callable[..., Principal]:
         credentials: Credentials,
         limiter: Annotated[RateLimiter, Depends(get_client_limiter)],
     ) -> Principal:
-        principal = _check_kind(authenticate(principals, credentials), kinds)
+        principal = check_kind(authenticate(principals, credentials), kinds)
         if principal.kind == "client":
             limiter.check(f"client:{principal.id}")
         return principal

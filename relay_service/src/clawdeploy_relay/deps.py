@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 
 from .envelope import get_trace_id
+from .metrics import RelayMetrics
 from .services.notifier import Notifier
 from .services.overview import Overview
 from .services.principals import Principals
@@ -40,6 +41,7 @@ get_relay = state_getter("relay", RelayService, "The app's delivery service.")
 get_principals = state_getter("principals", Principals, "Tokens, clients, integrations.")
 get_overview = state_getter("overview", Overview, "Counts and admin views.")
 get_notifier = state_getter("notifier", Notifier, "Long-poll wake-ups.")
+get_metrics = state_getter("metrics", RelayMetrics, "Prometheus registry and instruments.")
 get_client_limiter = state_getter("client_limiter", RateLimiter, "Per-client request rate.")
 get_user_limiter = state_getter("user_limiter", RateLimiter, "Per-user inbound rate.")
 

@@ -20,8 +20,20 @@ from pydantic import ValidationError
 
 from . import SERVICE_NAME, __version__, envelope
 from .clock import Clock, system_clock
+from .metrics import RelayMetrics, StoreGauges
 from .middleware import ApiHeadersMiddleware, BodyLimitMiddleware
-from .routers import clients, conversations, health, inbound, integrations, outbox, poll, send
+from .routers import (
+    clients,
+    conversations,
+    health,
+    inbound,
+    integrations,
+    metrics,
+    outbox,
+    poll,
+    send,
+    ws,
+)
 from .services.notifier import Notifier
 from .services.overview import Overview
 from .services.principals import Principals
@@ -32,7 +44,7 @@ from .settings import Settings, SettingsFileError, load_settings
 from .store import Store
 
 logger = logging.getLogger("clawdeploy_relay")
-ROUTERS = (health, clients, integrations, conversations, inbound, poll, send, outbox)
+ROUTERS = (health, clients, integrations, conversations, inbound, poll, send, outbox, metrics, ws)
 
 
 @asynccontextmanager
@@ -72,7 +84,11 @@ def create_app(
         lifespan=_lifespan,
     )
     store = Store(settings.database_url)
-    relay = RelayService(store, settings, clock, rng if rng is not None else random.Random())
+    relay_metrics = RelayMetrics()
+    relay = RelayService(
+        store, settings, clock, rng if rng is not None else random.Random(), relay_metrics
+    )
+    relay_metrics.registry.register(StoreGauges(relay))
     admin = settings.admin_token.get_secret_value() if settings.admin_token else None
     state = app.state
     state.settings = settings
@@ -81,12 +97,15 @@ def create_app(
     state.principals = Principals(store, clock, admin)
     state.overview = Overview(relay)
     state.notifier = Notifier()
+    state.metrics = relay_metrics
     state.client_limiter = RateLimiter(settings.client_rate_per_s, settings.client_burst, clock)
     state.user_limiter = RateLimiter(settings.user_rate_per_s, settings.user_burst, clock)
     # Added innermost first: the trace id middleware (in envelope.install) is outermost.
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, limit=settings.max_body_bytes, on_refused=relay_metrics.refused
+    )
     app.add_middleware(ApiHeadersMiddleware)
-    envelope.install(app)
+    envelope.install(app, on_error=relay_metrics.error)
     for module in ROUTERS:
         app.include_router(module.router)
     return app
@@ -127,5 +146,9 @@ def main() -> int:
         server_header=False,
         access_log=True,  # paths and queries only: tokens travel in headers
         timeout_graceful_shutdown=int(settings.poll_max_wait_s) + 5,
+        # wsproto: uvicorn's websockets (sans-I/O) protocol logs an error after every
+        # refused upgrade; wsproto answers the denial envelope cleanly.
+        ws="wsproto",
+        ws_max_size=settings.max_body_bytes,  # a larger frame closes the socket (1009)
     )
     return 0

@@ -3,11 +3,13 @@
 The body limit (``RELAY_MAX_BODY_BYTES``, default 64 KiB) answers 413 with the envelope's
 ``error_code`` ``request_too_large``: at once when ``Content-Length`` says so, else as soon
 as the streamed body passes the limit (:class:`RequestTooLarge`, raised from ``receive``,
-is an HTTP exception that the envelope's handler renders). Every response gets
+is an HTTP exception that the envelope's handler renders, and counts through its error
+hook; the early refusal calls ``on_refused("request_too_large")``). Every response gets
 ``Cache-Control: no-store`` (one of them carries a new token) and ``nosniff``.
 """
 
 import json
+from collections.abc import Callable
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
@@ -46,11 +48,17 @@ class RequestTooLarge(HTTPException):
 
 
 class BodyLimitMiddleware:
-    """Refuse request bodies larger than ``limit`` bytes with 413 ``request_too_large``."""
+    """Refuse request bodies larger than ``limit`` bytes with 413 ``request_too_large``.
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    ``on_refused(error_code)`` hears of the refusals answered here (by ``Content-Length``).
+    """
+
+    def __init__(
+        self, app: ASGIApp, limit: int, on_refused: Callable[[str], None] | None = None
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.on_refused = on_refused
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -74,6 +82,8 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
+        if self.on_refused is not None:
+            self.on_refused("request_too_large")
         trace_id = str(scope.get("state", {}).get("trace_id", ""))
         body = json.dumps(
             {

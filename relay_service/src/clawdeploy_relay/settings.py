@@ -6,18 +6,13 @@ the admin token, so :func:`load_settings` refuses it when group or others may re
 Times are seconds (floats); sizes are bytes or characters as named.
 """
 
-import os
-import stat
-from pathlib import Path
-
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .envfile import SettingsFileError, env_file_from
+
 ENV_FILE_VAR = "RELAY_ENV_FILE"
-
-
-class SettingsFileError(ValueError):
-    """``RELAY_ENV_FILE`` names a file that cannot be read or is readable by others."""
+__all__ = ["ENV_FILE_VAR", "Settings", "SettingsFileError", "load_settings"]
 
 
 class Settings(BaseSettings):
@@ -81,16 +76,7 @@ def load_settings() -> Settings:
     group/other permission bit (it must be 0600 or 0400), and
     :class:`pydantic.ValidationError` when a value is invalid.
     """
-    env_file = os.environ.get(ENV_FILE_VAR, "").strip()
-    if not env_file:
+    path = env_file_from(ENV_FILE_VAR, "the admin token")
+    if path is None:
         return Settings()
-    path = Path(env_file)
-    if not path.is_file() or not os.access(path, os.R_OK):
-        raise SettingsFileError(f"{ENV_FILE_VAR}={env_file} is not a readable file")
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        raise SettingsFileError(
-            f"{ENV_FILE_VAR}={env_file} has mode {mode:04o}; it holds the admin token: "
-            f"chmod 600 {env_file}"
-        )
     return Settings(_env_file=path)  # type: ignore[call-arg]

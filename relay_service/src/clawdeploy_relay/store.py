@@ -13,7 +13,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Integer, and_, create_engine, event, func, or_, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    and_,
+    case,
+    create_engine,
+    event,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.engine import make_url
 
 from . import migrations
@@ -319,7 +330,20 @@ class Store:
         )
         return [dict(r._mapping) for r in conn.execute(query)]
 
-    def conversation_times(self, conn: Connection) -> list[Row]:
-        """``status`` and ``updated_at`` of every conversation (for the state counts)."""
+    def conversation_state_counts(
+        self, conn: Connection, now: float, idle_s: float, ttl_s: float
+    ) -> dict[str, int]:
+        """How many conversations are in each state at ``now``, in one grouped query.
+
+        The CASE is :func:`~.services.states.conversation_state` in SQL (a test holds the
+        two together); states with no conversation are left out.
+        """
         c = conversations.c
-        return [dict(r._mapping) for r in conn.execute(select(c.status, c.updated_at))]
+        state = case(
+            (c.updated_at <= now - ttl_s, "expired"),
+            (c.status == "created", "created"),
+            (c.updated_at <= now - idle_s, "idle"),
+            else_="active",
+        ).label("state")
+        rows = conn.execute(select(state, func.count()).group_by(state))
+        return {str(name): int(count) for name, count in rows}

@@ -7,10 +7,12 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from ..auth import AdminDep, PrincipalsDep
-from ..deps import get_overview, ok
+from ..deps import get_notifier, get_overview, ok
 from ..schemas import ClientCreated, ClientsOut, NameIn, RevokedOut
+from ..services.notifier import Notifier
 from ..services.overview import Overview
 from .params import AUTH_ERRORS, BODY_ERRORS
 
@@ -47,10 +49,19 @@ def list_clients(
     response_model=RevokedOut,
     responses={404: {"description": "client_not_found"}},
 )
-def revoke_client(
-    request: Request, client_id: str, _admin: AdminDep, principals: PrincipalsDep
+async def revoke_client(
+    request: Request,
+    client_id: str,
+    _admin: AdminDep,
+    principals: PrincipalsDep,
+    notifier: Annotated[Notifier, Depends(get_notifier)],
 ) -> dict[str, Any]:
-    """Revoke a client's token (401 from then on); its conversations move to other clients."""
-    revoked = principals.revoke("client", client_id)
+    """Revoke a client's token (401 from then on); its conversations move to other clients.
+
+    Its open WebSockets are woken, see the revocation, and close (1008 ``token_revoked``);
+    the wake-up runs on the event loop (the notifier is not thread-safe).
+    """
+    revoked = await run_in_threadpool(principals.revoke, "client", client_id)
+    notifier.notify([client_id])
     logger.info("client revoked: id=%s", client_id)
     return ok(request, **revoked)

@@ -17,6 +17,7 @@ from ..services.relay import RelayService
 from .params import AUTH_ERRORS
 
 router = APIRouter(tags=["users"], responses=AUTH_ERRORS)
+MAX_CURSOR = 2**63 - 1  # a seq is a 64-bit SQL integer; larger would be a 500, not a 422
 
 
 @router.get(
@@ -28,7 +29,9 @@ def outbox(
     request: Request,
     reader: IntegrationDep,
     relay: Annotated[RelayService, Depends(get_relay)],
-    after: Annotated[int, Query(ge=0, description="the previous answer's cursor")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_CURSOR, description="the previous answer's cursor")
+    ] = 0,
     integration_id: Annotated[
         str | None, Query(alias="integrationId", max_length=64, description="admin only")
     ] = None,

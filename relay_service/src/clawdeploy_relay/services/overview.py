@@ -11,7 +11,7 @@ from .. import SERVICE_NAME, __version__
 from ..envelope import ApiError
 from .principals import ms
 from .relay import RelayService
-from .states import CLIENT_STATES, CONVERSATION_STATES, conversation_state
+from .states import CLIENT_STATES, CONVERSATION_STATES
 
 
 class Overview:
@@ -30,18 +30,17 @@ class Overview:
         now = relay.clock()
         with relay.store.tx() as conn:
             loads = relay.loads(conn, now)
-            times = relay.store.conversation_times(conn)
+            convs = relay.store.conversation_state_counts(
+                conn, now, s.idle_after_s, s.conversation_ttl_s
+            )
         clients = Counter(r["state"] for r in loads)
-        convs = Counter(
-            conversation_state(c, now, s.idle_after_s, s.conversation_ttl_s) for c in times
-        )
         return {
             "server": SERVICE_NAME,
             "version": __version__,
             "clients": len(loads) - clients["revoked"],
-            "conversations": len(times),
+            "conversations": sum(convs.values()),
             "clientStates": {state: clients[state] for state in CLIENT_STATES},
-            "conversationStates": {state: convs[state] for state in CONVERSATION_STATES},
+            "conversationStates": {state: convs.get(state, 0) for state in CONVERSATION_STATES},
         }
 
     def clients(self) -> list[dict[str, Any]]:

@@ -82,6 +82,17 @@ class Principals:
             )
         return Principal("client" if kind == "client" else "integration", row["id"])
 
+    def is_active(self, principal: Principal) -> bool:
+        """Whether an authenticated principal is still valid (not revoked since).
+
+        For long-lived connections (the WebSocket), which authenticate once.
+        """
+        if principal.kind == "admin":
+            return True
+        with self.store.tx() as conn:
+            row = self.store.principal(conn, principal.kind, principal.id)
+        return row is not None and row["revoked_at"] is None
+
     def create(self, kind: Literal["client", "integration"], name: str) -> dict[str, Any]:
         """Create a client or integration; return ``{id, name, token, createdAt}``.
 

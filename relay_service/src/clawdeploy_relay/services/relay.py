@@ -17,6 +17,7 @@ from ..envelope import ApiError
 from ..settings import Settings
 from ..store import Store
 from ..tokens import new_id
+from .observer import DeliveryObserver, NullObserver
 from .routing import pick_client
 from .states import client_state, conversation_state
 
@@ -46,13 +47,25 @@ def message_json(row: dict[str, Any], client_id: str | None = None) -> dict[str,
 
 
 class RelayService:
-    """The relay's delivery logic over a :class:`~..store.Store`."""
+    """The relay's delivery logic over a :class:`~..store.Store`.
 
-    def __init__(self, store: Store, settings: Settings, clock: Clock, rng: random.Random) -> None:
+    ``observer`` hears of stored messages and deliveries once they are committed (the
+    app's Prometheus metrics; by default nothing).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        clock: Clock,
+        rng: random.Random,
+        observer: DeliveryObserver | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
         self.rng = rng
+        self.observer: DeliveryObserver = observer if observer is not None else NullObserver()
 
     # --- helpers ----------------------------------------------------------------------
 
@@ -153,6 +166,7 @@ class RelayService:
                     "idem_key": key or None,
                 },
             )
+        self.observer.stored("inbound")
         wake = {conv["client_id"]} if conv["client_id"] else set()
         return message_json(row, conv["client_id"]), wake
 
@@ -182,6 +196,7 @@ class RelayService:
                 result.latencies.append(max(0.0, now - row["created_at"]))
             else:
                 result.redelivered += 1
+        self.observer.delivered(result.latencies, result.redelivered)
         return result
 
     def ack(self, client_id: str, ids: list[str]) -> int:
@@ -234,6 +249,7 @@ class RelayService:
             self.store.update_conversation(
                 conn, conv["id"], {"updated_at": now, "status": "active"}
             )
+        self.observer.stored("send")
         return message_json(row)
 
     def _own_conversation(

@@ -1,0 +1,1 @@
+"""The client WebSocket transport (``/ws``): frame formats and the per-socket session."""
