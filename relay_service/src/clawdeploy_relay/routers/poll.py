@@ -10,7 +10,9 @@ unacked is delivered again (``deliveryCount`` counts). Two ack modes:
   even when the client dies between poll and reply.
 
 ``?wait=<seconds>`` long-polls: the answer comes as soon as a message is queued for this
-client, or after ``min(wait, RELAY_POLL_MAX_WAIT_S)`` seconds with ``messages: []``.
+client, or after ``min(wait, RELAY_POLL_MAX_WAIT_S)`` seconds with ``messages: []``. A
+long-poll whose client hung up claims nothing when it wakes, so the message waits for that
+client's next poll instead of a lease.
 """
 
 import time
@@ -52,6 +54,10 @@ async def poll(
         if result.messages or remaining <= 0:
             break
         if not await notifier.wait(client.id, seen, remaining):
+            break
+        # Woken: a client that hung up meanwhile must not be leased the message (it would
+        # wait out RELAY_LEASE_S before going to the client's next poll).
+        if await request.is_disconnected():
             break
     return ok(request, messages=result.messages)
 
