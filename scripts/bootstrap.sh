@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the demo and the tests need on this controller, idempotently:
-#   Debian packages (debootstrap, docker.io, tini, git, make), a running Docker engine,
+#   Debian packages (debootstrap, docker.io, tini, git, make, postgresql for the relay's
+#   tests: scripts/postgres.sh), a running Docker engine,
 #   the pinned Python toolchain in .venv (requirements-dev.txt), and the symlink tree
 #   .cache/collections/ansible_collections/clawdeploy/openclaw -> . that lets Ansible find
 #   this checkout as the collection clawdeploy.openclaw.
@@ -10,7 +11,8 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 . "$repo/tests/hosts/lib.sh"
 
 if [ "$(id -u)" = 0 ]; then
-  apt_install debootstrap docker.io tini git make curl ca-certificates shellcheck chromium
+  apt_install debootstrap docker.io tini git make curl ca-certificates shellcheck chromium \
+    postgresql
 fi
 "$repo/tests/hosts/ensure-docker.sh"
 

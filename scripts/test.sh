@@ -33,7 +33,17 @@ stage "collection build"
 "$here/check-build.sh"
 
 stage "unit tests"
-pytest -q tests/unit backend_service/tests relay_service/tests
+# The relay's tests run on SQLite and on PostgreSQL (a throwaway cluster: scripts/postgres.sh),
+# which is stopped and deleted at the end of this stage, also when a test fails.
+(
+    trap '"$here/postgres.sh" stop' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    "$here/postgres.sh" start
+    RELAY_TEST_DATABASE_URL=$("$here/postgres.sh" url)
+    export RELAY_TEST_DATABASE_URL
+    pytest -q tests/unit backend_service/tests relay_service/tests
+)
 
 [ "${CLAWDEPLOY_FAST:-0}" = 1 ] && exit 0
 

@@ -6,7 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from clawdeploy_relay.schema import metadata
 from relay_helpers import Relay, assert_error, bearer
 
 ROUTES = [
@@ -101,8 +103,23 @@ def test_admin_routes_503_without_admin_token(make_relay: Callable[..., Relay]) 
     assert_error(response, 503, "auth_not_configured")
 
 
+def _stored_bytes(relay: Relay, database_url: str) -> bytes:
+    """Everything the database holds: the SQLite files, or every row on PostgreSQL."""
+    if database_url.startswith("sqlite:///"):
+        db_path = Path(database_url.removeprefix("sqlite:///"))
+        return b"".join(
+            path.read_bytes()
+            for path in db_path.parent.iterdir()
+            if path.name.startswith("relay.db")
+        )
+    store = relay.http.app.state.store
+    with store.tx() as conn:
+        rows = [list(conn.execute(select(table))) for table in metadata.sorted_tables]
+    return repr(rows).encode()
+
+
 def test_tokens_are_shown_once_and_stored_hashed(
-    relay: Relay, db_path: Path, caplog: pytest.LogCaptureFixture
+    relay: Relay, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     _cid, oc = relay.register("oc1")
@@ -111,9 +128,8 @@ def test_tokens_are_shown_once_and_stored_hashed(
     relay.poll(oc)
     lists = [relay.call("GET", p, headers=relay.admin) for p in ("/clients", "/integrations")]
     assert all("token" not in r.json()[r.url.path.strip("/")][0] for r in lists)
-    stored = b"".join(
-        path.read_bytes() for path in db_path.parent.iterdir() if path.name.startswith("relay.db")
-    )
+    stored = _stored_bytes(relay, database_url)
+    assert b"alice" in stored  # the dump holds the data
     logged = caplog.text
     for token in relay.tokens:
         assert token.encode() not in stored

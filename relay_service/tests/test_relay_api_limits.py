@@ -92,3 +92,23 @@ def test_client_rate_limit_is_429(small: Relay) -> None:
     assert_error(small.call("GET", "/poll", headers=oc), 429, "rate_limited")
     small.clock.advance(1)
     small.poll(oc)
+
+
+def test_nul_characters_are_refused_on_every_backend(relay: Relay) -> None:
+    """PostgreSQL cannot store U+0000; both backends answer 422 before any SQL runs."""
+    cid, oc = relay.register()
+    conv = relay.inbound("alice", "hi")["conversationId"]
+    refused = [
+        relay.call("POST", "/inbound", headers=relay.admin, json={"from": "a\x00", "text": "x"}),
+        relay.call("POST", "/inbound", headers=relay.admin, json={"from": "a", "text": "x\x00"}),
+        relay.call("POST", "/clients", headers=relay.admin, json={"name": "\x00"}),
+        relay.send(oc, {"conversationId": conv, "text": "re\x00"}),
+        relay.call("POST", "/ack", headers=oc, json={"ids": ["msg\x00"]}),
+        relay.call("GET", "/conversations/conv%00x", headers=relay.admin),
+        relay.call("DELETE", "/clients/oc%00", headers=relay.admin),
+        relay.call("GET", "/outbox", headers=relay.admin, params={"integrationId": "d\x00"}),
+    ]
+    for response in refused:
+        body = assert_error(response, 422, "invalid_request")
+        assert "U+0000" in body["error"], body
+    assert relay.owner_of(conv) == cid  # nothing else changed

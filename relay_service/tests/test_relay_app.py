@@ -97,8 +97,8 @@ def test_unknown_route_is_an_envelope(relay: Relay) -> None:
     assert (body["ok"], body["error_code"]) == (False, "not_found")
 
 
-def test_migrations_create_the_default_integration(relay: Relay, db_path: Path) -> None:
-    store = Store(f"sqlite:///{db_path}")
+def test_migrations_create_the_default_integration(relay: Relay, database_url: str) -> None:
+    store = Store(database_url)
     with store.tx() as conn:
         assert current_version(conn) == LATEST == 2
     ids = [

@@ -13,7 +13,9 @@ and disconnected clients), sweeps, revocations and returning clients. After ever
   whose lease is still running on a live client; each conversation is delivered in order;
 * at the end, clients draining the relay get and ack every message.
 
-Sizes are tuned so the file runs in a few seconds on two cores (``max_examples``).
+Sizes are tuned so the file runs in a few seconds on two cores (``max_examples``). The
+same machine runs on PostgreSQL when the tests have a server (``RELAY_TEST_DATABASE_URL``):
+one database for the test, emptied before each example, fewer examples (round trips).
 """
 
 import random
@@ -31,14 +33,15 @@ from hypothesis.stateful import (
     invariant,
     precondition,
     rule,
+    run_state_machine_as_test,
 )
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from clawdeploy_relay.clock import FakeClock  # noqa: E402
 from clawdeploy_relay.envelope import ApiError  # noqa: E402
-from clawdeploy_relay.schema import conversations, messages  # noqa: E402
+from clawdeploy_relay.schema import clients, conversations, integrations, messages  # noqa: E402
 from clawdeploy_relay.services.relay import RelayService  # noqa: E402
 from clawdeploy_relay.services.states import conversation_state  # noqa: E402
 from clawdeploy_relay.settings import Settings  # noqa: E402
@@ -51,10 +54,13 @@ INTEGRATION = "i1"
 # Jumps of the fake clock: within a lease, past it (60 s), past stale (30 s) and
 # disconnected (300 s).
 JUMPS = st.sampled_from([0.5, 5.0, 31.0, 61.0, 301.0])
+# What the API lets through to the service: no U+0000 (422 there; PostgreSQL cannot store it).
+TEXTS = st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=5)
 RELAY_SETTINGS = Settings(poll_batch=3)  # small batches: the limit is exercised too
 # The database on tmpfs when there is one: the properties are about logic, and fsync
 # (synchronous=FULL) would be most of their time.
 SCRATCH = "/dev/shm" if Path("/dev/shm").is_dir() else None
+PG_EXAMPLES = 20
 
 
 class RelayMachine(RuleBasedStateMachine):
@@ -62,8 +68,8 @@ class RelayMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.tmp = Path(tempfile.mkdtemp(prefix="relay-prop-", dir=SCRATCH))
-        self.store = Store(f"sqlite:///{self.tmp / 'relay.db'}")
+        self.tmp: Path | None = None
+        self.store = self.open_store()
         self.clock = FakeClock()
         self.relay: RelayService
         self.inbound_ids: set[str] = set()
@@ -72,6 +78,11 @@ class RelayMachine(RuleBasedStateMachine):
         self.last_seen: dict[str, float] = {}
         self.revoked: set[str] = set()
         self.owners: dict[str, str | None] = {}
+
+    def open_store(self) -> Store:
+        """A new SQLite file for this example."""
+        self.tmp = Path(tempfile.mkdtemp(prefix="relay-prop-", dir=SCRATCH))
+        return Store(f"sqlite:///{self.tmp / 'relay.db'}")
 
     @initialize(seed=st.integers(0, 2**16))
     def setup(self, seed: int) -> None:
@@ -97,7 +108,8 @@ class RelayMachine(RuleBasedStateMachine):
                 self._drain()
         finally:
             self.store.close()
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            if self.tmp is not None:
+                shutil.rmtree(self.tmp, ignore_errors=True)
 
     # --- reading the database ---------------------------------------------------------
 
@@ -135,7 +147,7 @@ class RelayMachine(RuleBasedStateMachine):
 
     # --- operations -------------------------------------------------------------------
 
-    @rule(user=st.sampled_from(USERS), text=st.text(min_size=1, max_size=5))
+    @rule(user=st.sampled_from(USERS), text=TEXTS)
     def inbound(self, user: str, text: str) -> None:
         message, _wake = self.relay.inbound(INTEGRATION, user, text, None)
         assert message["id"] not in self.inbound_ids
@@ -288,6 +300,20 @@ class RelayMachine(RuleBasedStateMachine):
         raise AssertionError(f"not delivered: {sorted(self.inbound_ids - self.acked)}")
 
 
+class PostgresRelayMachine(RelayMachine):
+    """The same machine on one PostgreSQL database, emptied before each example."""
+
+    database_url = ""  # set by the test below
+
+    def open_store(self) -> Store:
+        store = Store(self.database_url)
+        with store.tx() as conn:
+            for table in (messages, conversations, clients):
+                conn.execute(delete(table))
+            conn.execute(delete(integrations).where(integrations.c.id != "default"))
+        return store
+
+
 RelayMachine.TestCase.settings = settings(
     max_examples=60,
     stateful_step_count=25,
@@ -296,6 +322,21 @@ RelayMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestRelayInvariants = RelayMachine.TestCase
+
+
+def test_relay_invariants_on_postgresql(postgres_url: str) -> None:
+    """The invariants above with PostgreSQL's SQL, locks and types (fewer examples)."""
+    PostgresRelayMachine.database_url = postgres_url
+    run_state_machine_as_test(
+        PostgresRelayMachine,
+        settings=settings(
+            max_examples=PG_EXAMPLES,
+            stateful_step_count=25,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
 
 
 @settings(
@@ -310,10 +351,10 @@ TestRelayInvariants = RelayMachine.TestCase
     )
 )
 def test_state_counts_in_sql_match_the_state_machine(
-    tmp_path: Path, rows: list[tuple[str, float]]
+    database_url: str, rows: list[tuple[str, float]]
 ) -> None:
     """``conversation_state_counts`` (one grouped query) agrees with ``conversation_state``."""
-    store = Store(f"sqlite:///{tmp_path / 'states.db'}")
+    store = Store(database_url)
     now, s = 1_700_000_000.0, RELAY_SETTINGS
     try:
         with store.tx() as conn:

@@ -14,7 +14,6 @@ the creation answer that hands it out.
 
 import random
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -80,11 +79,11 @@ class Tokens:
 
 
 @pytest.fixture
-def fuzz_app(tmp_path: Path, admin_token: str) -> FastAPI:
-    """The relay under test: a temporary database, no waiting, rates out of the way."""
+def fuzz_app(database_url: str, admin_token: str) -> FastAPI:
+    """The relay under test: a fresh database, no waiting, rates out of the way."""
     values: dict[str, Any] = {
         "admin_token": admin_token,
-        "database_url": f"sqlite:///{tmp_path / 'relay.db'}",
+        "database_url": database_url,
         "poll_max_wait_s": 0,
         "sweep_interval_s": 60,
         "client_rate_per_s": 1e6,

@@ -1,7 +1,8 @@
-"""Service-level tests of delivery, on a temporary SQLite file with a fake clock."""
+"""Service-level tests of delivery, on each backend's fresh database with a fake clock."""
 
 import random
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,9 @@ from clawdeploy_relay.tokens import hash_token, new_token  # noqa: E402
 
 
 @pytest.fixture
-def relay(tmp_path: Path) -> RelayService:
+def relay(database_url: str) -> Iterator[RelayService]:
     """A service with two clients (c1, c2) and one integration (i1)."""
-    store = Store(f"sqlite:///{tmp_path / 'relay.db'}")
+    store = Store(database_url)
     clock = FakeClock()
     service = RelayService(store, Settings(), clock, random.Random(1))
     with store.tx() as conn:
@@ -30,7 +31,8 @@ def relay(tmp_path: Path) -> RelayService:
             "integrations",
             {"id": "i1", "name": "i1", "token_hash": hash_token("x"), "created_at": clock()},
         )
-    return service
+    yield service
+    store.close()
 
 
 def test_least_busy_then_sticky(relay: RelayService) -> None:

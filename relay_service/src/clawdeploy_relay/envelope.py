@@ -26,6 +26,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .schemas import NO_NUL
+
 TRACE_HEADER = "X-Trace-Id"
 ErrorHook = Callable[[int, str], None]
 _TRACED_SCOPES = ("http", "websocket")
@@ -161,14 +163,22 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     return error_response(request, exc.status_code, code, message, exc.headers)
 
 
+def _message(err: Mapping[str, Any]) -> str:
+    """Pydantic's message for one error; in words where it would only show the
+    :data:`~.schemas.NO_NUL` pattern."""
+    ctx = err.get("ctx") or {}
+    if err.get("type") == "string_pattern_mismatch" and ctx.get("pattern") == NO_NUL:
+        return "must not contain the NUL character (U+0000)"
+    return str(err.get("msg", ""))
+
+
 def describe_validation(errors: Sequence[Mapping[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
     """Pydantic errors → (``"invalid request: loc: msg; …"``, ``[{loc, msg}]``).
 
     Inputs are left out: a rejected value may be a secret pasted in the wrong field.
     """
     details = [
-        {"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg", ""))}
-        for err in errors
+        {"loc": [str(p) for p in err.get("loc", ())], "msg": _message(err)} for err in errors
     ]
     summary = "; ".join(f"{'.'.join(d['loc'])}: {d['msg']}" for d in details)
     return f"invalid request: {summary}", details

@@ -2,8 +2,9 @@
 
 Nothing happens at import time: uvicorn calls the factory (``factory=True``) and tests
 call it with their own settings, clock and random generator. The lifespan opens (and
-migrates) the store and runs the background sweep; without the lifespan (a test client
-used without ``with``) the store opens on first use and nothing sweeps.
+migrates) the store and runs the background sweep and, on PostgreSQL, the LISTEN/NOTIFY
+wake-up listener (:mod:`.services.wake_listener`); without the lifespan (a test client
+used without ``with``) the store opens on first use and nothing sweeps or listens.
 """
 
 import asyncio
@@ -40,10 +41,12 @@ from .services.principals import Principals
 from .services.ratelimit import RateLimiter
 from .services.relay import RelayService
 from .services.sweeper import run_sweeper
+from .services.wake_listener import WakeListener
 from .settings import Settings, SettingsFileError, load_settings
 from .store import Store
 
 logger = logging.getLogger("clawdeploy_relay")
+LISTEN_WAIT_S = 10.0
 ROUTERS = (health, clients, integrations, conversations, inbound, poll, send, outbox, metrics, ws)
 
 
@@ -51,16 +54,32 @@ ROUTERS = (health, clients, integrations, conversations, inbound, poll, send, ou
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state = app.state
     state.store.open()  # fail at start, with SQLAlchemy's message, when the file is unusable
-    sweeper = asyncio.create_task(
-        run_sweeper(state.relay, state.notifier, state.settings.sweep_interval_s)
-    )
+    tasks = [
+        asyncio.create_task(
+            run_sweeper(state.relay, state.notifier, state.settings.sweep_interval_s)
+        )
+    ]
+    if state.wake_listener is not None:
+        tasks.append(asyncio.create_task(state.wake_listener.run()))
+        await _until_listening(state.wake_listener)
     try:
         yield
     finally:
-        sweeper.cancel()
-        with suppress(asyncio.CancelledError):
-            await sweeper
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with suppress(asyncio.CancelledError):
+                await task
         state.store.close()
+
+
+async def _until_listening(listener: WakeListener) -> None:
+    """Serve once LISTEN is on (other nodes' wake-ups reach us from then on), or after
+    ``LISTEN_WAIT_S`` without: the listener keeps trying and the fallback covers."""
+    try:
+        await asyncio.wait_for(listener.listening.wait(), LISTEN_WAIT_S)
+    except TimeoutError:
+        logger.warning("wake-up listener not connected after %.0f s; serving", LISTEN_WAIT_S)
 
 
 def create_app(
@@ -83,7 +102,7 @@ def create_app(
         redoc_url=None,
         lifespan=_lifespan,
     )
-    store = Store(settings.database_url)
+    store = Store(settings.database_url.get_secret_value())
     relay_metrics = RelayMetrics()
     relay = RelayService(
         store, settings, clock, rng if rng is not None else random.Random(), relay_metrics
@@ -97,6 +116,17 @@ def create_app(
     state.principals = Principals(store, clock, admin)
     state.overview = Overview(relay)
     state.notifier = Notifier()
+    state.wake_listener = (
+        WakeListener(
+            store.libpq_params(),
+            state.notifier,
+            store.node_id,
+            settings.notify_fallback_s,
+            relay.due_clients,
+        )
+        if store.shared
+        else None
+    )
     state.metrics = relay_metrics
     state.client_limiter = RateLimiter(settings.client_rate_per_s, settings.client_burst, clock)
     state.user_limiter = RateLimiter(settings.user_rate_per_s, settings.user_burst, clock)

@@ -4,9 +4,13 @@ Times are float seconds since the epoch. ``messages.seq`` orders everything (per
 conversation and in the outbox). Inbound messages (``direction='in'``) go ``pending`` →
 ``leased`` (``leased_to``, ``lease_until``) → ``acked``; replies (``direction='out'``) are
 ``sent``. ``(idem_scope, idem_key)`` is unique, which makes retried posts idempotent.
+``messages.seq`` is a 64-bit ``BIGSERIAL`` on PostgreSQL (32 bits would run out after
+about two weeks at 2,000 messages a second) and SQLite's ``INTEGER PRIMARY KEY`` (its rowid,
+64 bits already).
 """
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Float,
     ForeignKey,
@@ -59,7 +63,12 @@ conversations = Table(
 messages = Table(
     "messages",
     metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "seq",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
     Column("id", String(64), nullable=False, unique=True),
     Column("conversation_id", String(64), ForeignKey("conversations.id"), nullable=False),
     Column("direction", String(3), nullable=False),  # in | out

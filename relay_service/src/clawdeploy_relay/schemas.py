@@ -12,9 +12,13 @@ from pydantic.alias_generators import to_camel
 
 # Visible ASCII, as in an HTTP header; stored in a 200-character column.
 IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,200}$"
-UserId = Annotated[str, Field(min_length=1, max_length=200)]
-Id = Annotated[str, Field(min_length=1, max_length=64)]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+# No U+0000 in any stored or looked-up string: PostgreSQL's text cannot hold it, and both
+# backends answer alike (422).
+NO_NUL = r"^[^\x00]*$"
+UserId = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)]
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
+Text = Annotated[str, Field(min_length=1, pattern=NO_NUL)]
 IdempotencyKey = Annotated[str, Field(pattern=IDEMPOTENCY_KEY)]
 
 
@@ -53,7 +57,7 @@ class InboundIn(Wire):
     """``POST /inbound``: the seed's ``{from, text}`` plus an optional idempotency key."""
 
     sender: UserId = Field(alias="from", description="the user's id within the integration")
-    text: str = Field(min_length=1, description="at most RELAY_MAX_TEXT_CHARS (else 413)")
+    text: Text = Field(description="at most RELAY_MAX_TEXT_CHARS (else 413)")
     idempotency_key: IdempotencyKey | None = Field(
         default=None, description="or the Idempotency-Key header (both: they must agree)"
     )
@@ -63,7 +67,7 @@ class SendIn(Wire):
     """``POST /send``: the seed's ``{to, text, conversationId}`` plus key and acks."""
 
     to: UserId | None = Field(default=None, description="must be the conversation's user")
-    text: str = Field(min_length=1)
+    text: Text
     conversation_id: Id | None = Field(default=None, description="or give 'to' alone")
     idempotency_key: IdempotencyKey | None = None
     ack_ids: list[Id] | None = Field(

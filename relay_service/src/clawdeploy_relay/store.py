@@ -1,16 +1,29 @@
 """The database: engine, transactions and every SQL statement the services use.
 
-SQLite runs in WAL mode with ``synchronous=FULL``, so a committed message survives a
-crash before the HTTP answer goes out. Writers are serialised by a lock (SQLite has one
-writer anyway). The claim uses ``FOR UPDATE SKIP LOCKED``, which SQLite's compiler drops
-and PostgreSQL honours, so a PostgreSQL backend only needs its own engine setup and a
-LISTEN/NOTIFY notifier — the services call the same methods.
+Two backends, one schema (:mod:`.schema`, :mod:`.migrations`) and the same methods:
+
+* **SQLite** (one node): writers are serialised by a lock in the process (SQLite has one
+  writer anyway), so a transaction sees nothing change under it.
+* **PostgreSQL** (several nodes sharing one database): no lock in the process; each
+  transaction runs at ``READ COMMITTED`` (:mod:`.engines`) and takes row locks where a
+  decision must not race with another node. A claim (:meth:`Store.claimable`) locks the
+  messages it takes and their conversations ``FOR UPDATE SKIP LOCKED``: a message being
+  claimed, or a conversation being moved or expired, by another transaction is skipped,
+  never waited for, never handed out twice. Moving a conversation (failover) locks it
+  first (:meth:`Store.lock_conversation`) and re-reads its owner; ``/inbound`` and
+  ``/send`` lock their conversation before they write to it; the expiry sweep locks what
+  it deletes. Lock order is conversation, then its messages. :meth:`Store.publish` sends
+  ``NOTIFY`` on the channel :data:`CHANNEL` at commit (payload ``<node> <client id>``).
+
+SQLite's compiler drops ``FOR UPDATE`` and :meth:`Store.publish` does nothing there, so on
+SQLite the same code behaves as it did before PostgreSQL (the writer lock already
+serialises every transaction).
 """
 
+import secrets
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import (
@@ -19,34 +32,34 @@ from sqlalchemy import (
     Integer,
     and_,
     case,
-    create_engine,
-    event,
     func,
     or_,
     select,
 )
 from sqlalchemy.engine import make_url
 
-from . import migrations
+from . import engines, migrations
 from .schema import clients, conversations, integrations, messages
 
 Row = dict[str, Any]
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
+# The LISTEN/NOTIFY channel of the relay's wake-ups (services/wake_listener.py listens).
+CHANNEL = "clawdeploy_relay"
+# The first key of the outbox's advisory locks (a 32-bit constant: "obox" in ASCII).
+OUTBOX_LOCK_SPACE = int.from_bytes(b"obox", "big")
 
 
 class Store:
-    """One relay database; :meth:`open` creates and migrates it."""
+    """One relay database; :meth:`open` creates and migrates it.
+
+    ``url`` is ``sqlite:///<path>`` or ``postgresql+psycopg://user:password@host:port/db``
+    (``postgresql://`` is taken as psycopg). ``node_id`` names this process in the
+    notifications it publishes, so its own listener can skip them.
+    """
 
     def __init__(self, url: str) -> None:
-        self.url = make_url(url)
+        self.url = engines.normalise(make_url(url))
+        self.backend = engines.backend_of(self.url)
+        self.node_id = secrets.token_hex(6)
         self._lock = threading.Lock()
         self._engine: Engine | None = None
 
@@ -58,21 +71,23 @@ class Store:
         assert self._engine is not None
         return self._engine
 
-    def open(self) -> None:
-        """Create the engine, the SQLite file's directory, and apply migrations.
+    @property
+    def shared(self) -> bool:
+        """Whether several relay nodes may share this database (PostgreSQL)."""
+        return self.backend == engines.POSTGRESQL
 
-        Raises :class:`ValueError` for a backend other than SQLite (PostgreSQL is not
-        built yet) and what SQLAlchemy raises when the database is unusable.
+    def open(self) -> None:
+        """Create the engine (and the SQLite file's directory) and apply migrations.
+
+        Raises :class:`ValueError` for an unsupported URL (from :meth:`__init__`), and what
+        SQLAlchemy raises when the database is unreachable or unusable (its messages hide
+        the password). On PostgreSQL two nodes starting at once migrate once
+        (:func:`~.migrations.migrate` holds an advisory lock).
         """
         if self._engine is not None:
             return
-        if self.url.get_backend_name() != "sqlite":
-            raise ValueError("RELAY_DATABASE_URL: only sqlite:/// is supported in this version")
-        if self.url.database and self.url.database != ":memory:":
-            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(self.url, connect_args={"check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        with self._lock, engine.begin() as conn:
+        engine = engines.create(self.url)
+        with self._writer(), engine.begin() as conn:
             migrations.migrate(conn)
         self._engine = engine
 
@@ -82,12 +97,36 @@ class Store:
             self._engine.dispose()
             self._engine = None
 
+    def _writer(self) -> Any:
+        """The process-wide writer lock on SQLite; nothing on PostgreSQL (row locks)."""
+        return nullcontext() if self.shared else self._lock
+
     @contextmanager
     def tx(self) -> Iterator[Connection]:
-        """A write transaction: committed on success, rolled back on an exception."""
+        """A transaction: committed on success, rolled back on an exception.
+
+        On PostgreSQL a concurrent node may make it fail with a serialization failure, a
+        deadlock or a unique violation; :func:`~.retry.retried` re-runs such a call.
+        """
         engine = self.engine
-        with self._lock, engine.begin() as conn:
+        with self._writer(), engine.begin() as conn:
             yield conn
+
+    def libpq_params(self) -> dict[str, str]:
+        """``psycopg.connect`` arguments for this database (PostgreSQL; holds the password)."""
+        return engines.libpq_params(self.url)
+
+    def publish(self, conn: Connection, client_ids: set[str] | list[str]) -> None:
+        """NOTIFY the other nodes, at this transaction's commit, to wake these clients.
+
+        The payload is ``"<node_id> <client id>"`` (never message content). Nothing on
+        SQLite: there is one node.
+        """
+        if not self.shared:
+            return
+        for client_id in sorted(client_ids):
+            payload = f"{self.node_id} {client_id}"
+            conn.execute(select(func.pg_notify(CHANNEL, payload)))
 
     # --- principals -------------------------------------------------------------------
 
@@ -140,31 +179,45 @@ class Store:
             clients.c.revoked_at,
             func.coalesce(pending.c.n, 0).label("pending"),
         ).outerjoin(pending, pending.c.client_id == clients.c.id)
-        return [dict(r._mapping) for r in conn.execute(query.order_by(clients.c.created_at))]
+        # Ties (clients created at one instant) in id order: the same order on both
+        # backends, so a seeded tie-break picks the same client whatever the table's layout.
+        order = (clients.c.created_at, clients.c.id)
+        return [dict(r._mapping) for r in conn.execute(query.order_by(*order))]
 
     # --- conversations ----------------------------------------------------------------
 
-    def conversation(self, conn: Connection, conv_id: str) -> Row | None:
-        """One conversation by id, or None."""
-        row = conn.execute(select(conversations).where(conversations.c.id == conv_id)).first()
+    def conversation(self, conn: Connection, conv_id: str, lock: bool = False) -> Row | None:
+        """One conversation by id, or None; ``lock``: ``FOR UPDATE`` (waits for a holder)."""
+        query = select(conversations).where(conversations.c.id == conv_id)
+        row = conn.execute(query.with_for_update() if lock else query).first()
         return dict(row._mapping) if row else None
 
-    def conversation_of_user(self, conn: Connection, integration_id: str, user: str) -> Row | None:
-        """The conversation of ``user`` under ``integration_id``, or None."""
+    def lock_conversation(self, conn: Connection, conv_id: str) -> Row | None:
+        """Lock one conversation ``FOR UPDATE SKIP LOCKED``; return its current row.
+
+        None when it is gone or another transaction holds it (a claim, a move, the
+        expiry): the caller leaves it alone this time.
+        """
+        query = select(conversations).where(conversations.c.id == conv_id)
+        row = conn.execute(query.with_for_update(skip_locked=True)).first()
+        return dict(row._mapping) if row else None
+
+    def conversation_of_user(
+        self, conn: Connection, integration_id: str, user: str, lock: bool = False
+    ) -> Row | None:
+        """The conversation of ``user`` under ``integration_id``, or None; ``lock`` as above."""
         c = conversations.c
-        row = conn.execute(
-            select(conversations).where(c.integration_id == integration_id, c.user_id == user)
-        ).first()
+        query = select(conversations).where(c.integration_id == integration_id, c.user_id == user)
+        row = conn.execute(query.with_for_update() if lock else query).first()
         return dict(row._mapping) if row else None
 
     def conversations_of_client_user(
-        self, conn: Connection, client_id: str, user: str
+        self, conn: Connection, client_id: str, user: str, lock: bool = False
     ) -> list[Row]:
-        """The conversations of ``client_id`` whose user is ``user``."""
+        """The conversations of ``client_id`` whose user is ``user``; ``lock`` as above."""
         c = conversations.c
-        rows = conn.execute(
-            select(conversations).where(c.client_id == client_id, c.user_id == user)
-        )
+        query = select(conversations).where(c.client_id == client_id, c.user_id == user)
+        rows = conn.execute(query.with_for_update() if lock else query)
         return [dict(r._mapping) for r in rows]
 
     def list_conversations(self, conn: Connection) -> list[Row]:
@@ -202,13 +255,18 @@ class Store:
         return list(conn.execute(query).scalars())
 
     def expired_conversations(self, conn: Connection, before: float) -> list[str]:
-        """Ids of conversations untouched since ``before`` with nothing left to deliver."""
+        """Ids of conversations untouched since ``before`` with nothing left to deliver.
+
+        Locked ``FOR UPDATE SKIP LOCKED`` until the caller commits: a conversation an
+        ``/inbound`` is writing to is skipped, and one locked here makes that ``/inbound``
+        wait, then start a new conversation.
+        """
         c, m = conversations.c, messages.c
         unacked = select(m.seq).where(
             m.conversation_id == c.id, m.direction == "in", m.state != "acked"
         )
         query = select(c.id).where(c.updated_at < before, ~unacked.exists())
-        return list(conn.execute(query).scalars())
+        return list(conn.execute(query.with_for_update(skip_locked=True)).scalars())
 
     def delete_conversations(self, conn: Connection, ids: list[str]) -> None:
         """Delete conversations and their messages."""
@@ -217,6 +275,21 @@ class Store:
             conn.execute(conversations.delete().where(conversations.c.id.in_(ids)))
 
     # --- messages ---------------------------------------------------------------------
+
+    def lock_outbox(self, conn: Connection, integration_id: str) -> None:
+        """Hold ``integration_id``'s outbox until this transaction ends (PostgreSQL).
+
+        ``GET /outbox`` pages by ``seq``, so replies must become visible in ``seq`` order:
+        two sends that took seqs 7 and 8 and committed 8 first would let a reader's cursor
+        pass 7 before it is visible, and 7 would never be read. Taken before the reply's
+        insert (which draws the seq), this transaction-level advisory lock makes one
+        integration's sends draw and commit their seqs one after the other. Its key is
+        (:data:`OUTBOX_LOCK_SPACE`, ``hashtext(integration_id)``); a hash collision only
+        serialises two integrations. Nothing on SQLite: its writer lock already does this.
+        """
+        if self.shared:
+            key = func.hashtext(integration_id)
+            conn.execute(select(func.pg_advisory_xact_lock(OUTBOX_LOCK_SPACE, key)))
 
     def insert_message(self, conn: Connection, values: Row) -> Row:
         """Insert a message and return it with its ``seq``."""
@@ -235,33 +308,55 @@ class Store:
         rows = conn.execute(select(messages).where(m.conversation_id == conv_id).order_by(m.seq))
         return [dict(r._mapping) for r in rows]
 
-    def claimable(self, conn: Connection, client_id: str, now: float, limit: int) -> list[Row]:
-        """Inbound messages ``client_id`` may take now, in ``seq`` order.
-
-        Pending or lease-expired messages of its conversations, skipping any conversation
-        that still has an unexpired lease (so a conversation is delivered in order).
-        """
-        m, c = messages.c, conversations.c
+    @staticmethod
+    def _due(now: float) -> Any:
+        """SQL: an inbound message that may be delivered now (pending, or its lease ran
+        out) in a conversation with no running lease (so it is delivered in order)."""
+        m = messages.c
         busy = messages.alias("busy")
         held = select(busy.c.seq).where(
             busy.c.conversation_id == m.conversation_id,
             busy.c.state == "leased",
             busy.c.lease_until > now,
         )
+        return and_(
+            m.direction == "in",
+            or_(m.state == "pending", and_(m.state == "leased", m.lease_until <= now)),
+            ~held.exists(),
+        )
+
+    def claimable(self, conn: Connection, client_id: str, now: float, limit: int) -> list[Row]:
+        """Inbound messages ``client_id`` may take now, in ``seq`` order, locked.
+
+        Pending or lease-expired messages of its conversations, skipping any conversation
+        that still has an unexpired lease (so a conversation is delivered in order). On
+        PostgreSQL the rows of both tables are locked ``FOR UPDATE SKIP LOCKED`` until
+        commit, so concurrent claims (other nodes, other clients' moves) never take the
+        same message: a locked row is skipped, and a row changed by a claim that committed
+        meanwhile is re-checked by PostgreSQL and dropped. Claims of one client are also
+        serialised by the ``last_seen_at`` update that starts every poll transaction.
+        """
+        m, c = messages.c, conversations.c
         query = (
             select(messages)
             .join(conversations, c.id == m.conversation_id)
-            .where(
-                c.client_id == client_id,
-                m.direction == "in",
-                or_(m.state == "pending", and_(m.state == "leased", m.lease_until <= now)),
-                ~held.exists(),
-            )
+            .where(c.client_id == client_id, self._due(now))
             .order_by(m.seq)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
         return [dict(r._mapping) for r in conn.execute(query)]
+
+    def clients_with_due_messages(self, conn: Connection, now: float) -> list[str]:
+        """Ids of clients with at least one message they could claim now (fallback wake-up)."""
+        m, c = messages.c, conversations.c
+        query = (
+            select(c.client_id)
+            .join(messages, m.conversation_id == c.id)
+            .where(c.client_id.is_not(None), self._due(now))
+            .distinct()
+        )
+        return [cid for cid in conn.execute(query).scalars() if cid]
 
     def lease(
         self, conn: Connection, seqs: list[int], client_id: str, until: float, now: float

@@ -14,7 +14,7 @@ from ..deps import get_notifier, get_overview, ok
 from ..schemas import ClientCreated, ClientsOut, NameIn, RevokedOut
 from ..services.notifier import Notifier
 from ..services.overview import Overview
-from .params import AUTH_ERRORS, BODY_ERRORS
+from .params import AUTH_ERRORS, BODY_ERRORS, IdPath
 
 router = APIRouter(tags=["admin"], responses=AUTH_ERRORS)
 logger = logging.getLogger("clawdeploy_relay.admin")
@@ -51,7 +51,7 @@ def list_clients(
 )
 async def revoke_client(
     request: Request,
-    client_id: str,
+    client_id: IdPath,
     _admin: AdminDep,
     principals: PrincipalsDep,
     notifier: Annotated[Notifier, Depends(get_notifier)],

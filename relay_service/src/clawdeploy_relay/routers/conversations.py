@@ -13,7 +13,7 @@ from ..deps import get_overview, get_relay, ok
 from ..schemas import ConversationOut, ConversationsOut, ErrorOut
 from ..services.overview import Overview
 from ..services.relay import RelayService
-from .params import AUTH_ERRORS
+from .params import AUTH_ERRORS, IdPath
 
 router = APIRouter(tags=["conversations"], responses=AUTH_ERRORS)
 OverviewDep = Annotated[Overview, Depends(get_overview)]
@@ -32,7 +32,7 @@ def list_conversations(request: Request, _admin: AdminDep, overview: OverviewDep
 )
 def get_conversation(
     request: Request,
-    conversation_id: str,
+    conversation_id: IdPath,
     reader: ReaderDep,
     overview: OverviewDep,
     relay: Annotated[RelayService, Depends(get_relay)],

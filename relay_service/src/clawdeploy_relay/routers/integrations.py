@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from ..auth import AdminDep, PrincipalsDep
 from ..deps import ok
 from ..schemas import IntegrationCreated, IntegrationsOut, NameIn, RevokedOut
-from .params import AUTH_ERRORS, BODY_ERRORS
+from .params import AUTH_ERRORS, BODY_ERRORS, IdPath
 
 router = APIRouter(tags=["admin"], responses=AUTH_ERRORS)
 logger = logging.getLogger("clawdeploy_relay.admin")
@@ -52,7 +52,7 @@ def list_integrations(
     },
 )
 def revoke_integration(
-    request: Request, integration_id: str, _admin: AdminDep, principals: PrincipalsDep
+    request: Request, integration_id: IdPath, _admin: AdminDep, principals: PrincipalsDep
 ) -> dict[str, Any]:
     """Revoke an integration's token (401 from then on); its conversations stay."""
     revoked = principals.revoke("integration", integration_id)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from ..auth import IntegrationDep
 from ..deps import get_relay, ok
 from ..envelope import ApiError
-from ..schemas import ErrorOut, OutboxOut
+from ..schemas import NO_NUL, ErrorOut, OutboxOut
 from ..services.relay import RelayService
 from .params import AUTH_ERRORS
 
@@ -33,7 +33,8 @@ def outbox(
         int, Query(ge=0, le=MAX_CURSOR, description="the previous answer's cursor")
     ] = 0,
     integration_id: Annotated[
-        str | None, Query(alias="integrationId", max_length=64, description="admin only")
+        str | None,
+        Query(alias="integrationId", max_length=64, pattern=NO_NUL, description="admin only"),
     ] = None,
 ) -> dict[str, Any]:
     """At most ``RELAY_OUTBOX_BATCH`` replies with ``seq > after``; ``cursor`` is the last

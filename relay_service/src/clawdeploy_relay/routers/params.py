@@ -3,11 +3,11 @@ error responses listed in the OpenAPI schema."""
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Path
 
 from ..deps import get_settings
 from ..envelope import ApiError
-from ..schemas import IDEMPOTENCY_KEY, ErrorOut
+from ..schemas import IDEMPOTENCY_KEY, NO_NUL, ErrorOut
 from ..settings import Settings
 
 IdempotencyHeader = Annotated[
@@ -19,6 +19,8 @@ IdempotencyHeader = Annotated[
     ),
 ]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+# An id in the path: any text but U+0000 (422), which no id holds and PostgreSQL refuses.
+IdPath = Annotated[str, Path(pattern=NO_NUL)]
 
 
 def _error(description: str) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """In-process wake-ups for long-polls: one version counter and event per client.
 
 A poller reads :meth:`version`, tries to claim, and if nothing came waits for the version
-to change, so a message queued between the claim and the wait is not missed. (A
-PostgreSQL backend would call :meth:`notify` from a LISTEN/NOTIFY listener.)
+to change, so a message queued between the claim and the wait is not missed. The routes
+and the sweep call :meth:`notify` for what this node queued; on PostgreSQL the
+LISTEN/NOTIFY listener (:mod:`.wake_listener`) calls it for what other nodes queued.
 """
 
 import asyncio

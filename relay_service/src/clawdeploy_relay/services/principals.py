@@ -136,4 +136,6 @@ class Principals:
             if row["revoked_at"] is None:
                 row["revoked_at"] = self.clock()
                 self.store.update_principal(conn, kind, pid, {"revoked_at": row["revoked_at"]})
+                if kind == "client":  # its WebSockets on other nodes see it at once
+                    self.store.publish(conn, [pid])
         return {"id": pid, "revokedAt": ms(row["revoked_at"])}

@@ -1,7 +1,10 @@
 """Delivery: inbound, poll (claim with a lease), ack, send, outbox, failover, expiry.
 
 Every method runs in one database transaction and returns plain dicts; none knows HTTP.
-Methods that queue work return the client ids to wake (see :mod:`.notifier`).
+Methods that queue work return the client ids to wake (see :mod:`.notifier`); on
+PostgreSQL they also publish them to the other relay nodes in the same transaction
+(:meth:`~..store.Store.publish`, delivered at commit). The methods that write are
+:func:`~..retry.retried`: a transaction another node made fail is run again.
 Raises :class:`~..envelope.ApiError` 404 ``conversation_not_found`` and 409
 ``idempotency_conflict`` (the key was used for a different message).
 """
@@ -14,12 +17,15 @@ from sqlalchemy import Connection
 
 from ..clock import Clock
 from ..envelope import ApiError
+from ..retry import retried
 from ..settings import Settings
 from ..store import Store
 from ..tokens import new_id
 from .observer import DeliveryObserver, NullObserver
 from .routing import pick_client
 from .states import client_state, conversation_state
+
+GONE = ("disconnected", "revoked")
 
 
 @dataclass
@@ -80,9 +86,11 @@ class RelayService:
     def _rehome(self, conn: Connection, now: float) -> set[str]:
         """Move conversations with un-acked messages off gone clients; return clients to wake."""
         loads = self.loads(conn, now)
-        gone = [r["id"] for r in loads if r["state"] in ("disconnected", "revoked")]
+        gone = [r["id"] for r in loads if r["state"] in GONE]
         woken: set[str] = set()
         for conv_id in self.store.conversations_needing_home(conn, gone):
+            if not self._still_homeless(conn, conv_id, now):
+                continue
             target = pick_client(loads, self.rng)
             if target is None:
                 break
@@ -98,6 +106,24 @@ class RelayService:
                     row["pending"] += moved
             woken.add(target)
         return woken
+
+    def _still_homeless(self, conn: Connection, conv_id: str, now: float) -> bool:
+        """Lock a conversation to move it; whether its owner is still gone (fresh read).
+
+        False when another transaction holds it (a claim, another node's move) or its
+        client polled since the candidates were read: moving it then could take a message
+        from a live client that was just handed it.
+        """
+        conv = self.store.lock_conversation(conn, conv_id)
+        if conv is None:
+            return False
+        if conv["client_id"] is None:
+            return True
+        owner = self.store.principal(conn, "client", conv["client_id"])
+        if owner is None:
+            return True
+        s = self.settings
+        return client_state(owner, now, s.stale_after_s, s.disconnected_after_s) in GONE
 
     def _idempotent(self, conn: Connection, scope: str, key: str | None, **expect: str) -> Any:
         if not key:
@@ -115,6 +141,7 @@ class RelayService:
 
     # --- operations -------------------------------------------------------------------
 
+    @retried
     def inbound(
         self, integration_id: str, user: str, text: str, key: str | None
     ) -> tuple[dict[str, Any], set[str]]:
@@ -126,7 +153,7 @@ class RelayService:
             if found is not None:
                 conv = self.store.conversation(conn, found["conversation_id"])
                 return message_json(found, conv["client_id"] if conv else None), set()
-            conv = self.store.conversation_of_user(conn, integration_id, user)
+            conv = self.store.conversation_of_user(conn, integration_id, user, lock=True)
             loads = self.loads(conn, now)
             if conv is None:
                 conv = {
@@ -141,7 +168,7 @@ class RelayService:
                 self.store.insert(conn, "conversations", conv)
             else:
                 owner = next((r for r in loads if r["id"] == conv["client_id"]), None)
-                if owner is None or owner["state"] in ("disconnected", "revoked"):
+                if owner is None or owner["state"] in GONE:
                     target = pick_client(loads, self.rng)
                     if target is not None:
                         self.store.release_conversation(conn, conv["id"])
@@ -166,10 +193,12 @@ class RelayService:
                     "idem_key": key or None,
                 },
             )
+            wake = {conv["client_id"]} if conv["client_id"] else set()
+            self.store.publish(conn, wake)
         self.observer.stored("inbound")
-        wake = {conv["client_id"]} if conv["client_id"] else set()
         return message_json(row, conv["client_id"]), wake
 
+    @retried
     def poll(self, client_id: str, implicit_ack: bool) -> PollResult:
         """Mark the client seen and lease it its next messages (in order per conversation).
 
@@ -199,11 +228,13 @@ class RelayService:
         self.observer.delivered(result.latencies, result.redelivered)
         return result
 
+    @retried
     def ack(self, client_id: str, ids: list[str]) -> int:
         """Ack messages leased to this client; return how many were acked."""
         with self.store.tx() as conn:
             return self.store.ack(conn, client_id, ids=ids)
 
+    @retried
     def send(
         self,
         client_id: str,
@@ -222,9 +253,10 @@ class RelayService:
             )
             if found is not None:
                 return message_json(found)
-            conv = self._own_conversation(conn, client_id, conv_id, to)
+            conv = self._own_conversation(conn, client_id, conv_id, to, lock=True)
             if to is not None and to != conv["user_id"]:
                 raise ApiError(422, "recipient_mismatch", "'to' is not this conversation's user")
+            self.store.lock_outbox(conn, conv["integration_id"])
             row = self.store.insert_message(
                 conn,
                 {
@@ -253,17 +285,23 @@ class RelayService:
         return message_json(row)
 
     def _own_conversation(
-        self, conn: Connection, client_id: str, conv_id: str | None, to: str | None
+        self,
+        conn: Connection,
+        client_id: str,
+        conv_id: str | None,
+        to: str | None,
+        lock: bool = False,
     ) -> dict[str, Any]:
+        """The client's conversation by id (or by user); ``lock`` it for a write."""
         missing = ApiError(404, "conversation_not_found", "no such conversation for this client")
         if conv_id is None:
             if to is None:
                 raise ApiError(422, "conversation_required", "give conversationId (or 'to')")
-            found = self.store.conversations_of_client_user(conn, client_id, to)
+            found = self.store.conversations_of_client_user(conn, client_id, to, lock=lock)
             if len(found) != 1:
                 raise missing
             return found[0]
-        conv = self.store.conversation(conn, conv_id)
+        conv = self.store.conversation(conn, conv_id, lock=lock)
         if conv is None or conv["client_id"] != client_id:
             raise missing  # another client's conversation: never say that it exists
         return conv
@@ -303,16 +341,25 @@ class RelayService:
             rows = self.store.outbox(conn, integration_id, after, self.settings.outbox_batch)
         return [message_json(r) for r in rows]
 
+    @retried
     def sweep(self) -> tuple[set[str], int]:
         """Fail over gone clients' work and delete expired conversations.
 
         Returns (clients to wake, number of conversations expired); the clients to wake
         include those whose leases ran out, so a long-poll gets its redelivery at once.
+        The clients given moved conversations are published to the other nodes too (each
+        node's own sweep sees the expired leases).
         """
         now = self.clock()
         with self.store.tx() as conn:
             woken = self._rehome(conn, now)
+            self.store.publish(conn, woken)
             woken.update(self.store.clients_with_expired_leases(conn, now))
             expired = self.store.expired_conversations(conn, now - self.settings.conversation_ttl_s)
             self.store.delete_conversations(conn, expired)
         return woken, len(expired)
+
+    def due_clients(self) -> set[str]:
+        """Clients with a message they could take now: the wake-up listener's fallback."""
+        with self.store.tx() as conn:
+            return set(self.store.clients_with_due_messages(conn, self.clock()))
