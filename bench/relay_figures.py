@@ -21,14 +21,19 @@ and, for ``/ws``, a minimal wsproto client:
    messages without a reply), 4 fake gateways long-poll a batch and answer each message
    at once (``POST /send`` with ``ackIds`` and an idempotency key, as the connector does,
    4 at a time per gateway), one reader follows ``GET /outbox`` by cursor; replies read
-   per second over ``--seconds`` after 1 s of warm-up. On SQLite, and on PostgreSQL when
+   per second over ``--seconds`` after 1 s of warm-up. Twice: with the seed's single
+   routes, then with the batch routes (producers post ``/inbound/batch`` with ``--batch``
+   (50) messages, at most 2 x 16 x 50 without a reply; each gateway answers a whole poll
+   with one ``/send/batch``; goal: >= 2,000 msg/s). On SQLite, and on PostgreSQL when
    ``--database-url`` (or ``RELAY_BENCH_DATABASE_URL``) is given: the relay gets that
    RELAY_DATABASE_URL in its env file (never printed; give it a scratch database: the
    bench adds clients and messages, revokes its clients at the end, and refuses a
    database with clients not revoked, which routing would hand new users). Replies are
    counted again from cursor 0 at the end: a reply the cursor skipped is an error. Beside
-   it the framework's floor on the same relay, with as many concurrent request loops
-   (37): ``GET /health`` (one read transaction), a bare 404 (no route), and the bare 404
+   it the framework's floor, with as many concurrent request loops (37): a bare FastAPI
+   app (one async route answering ``{"ok": true}``) in its own process on the relay's
+   uvicorn settings (h11, one worker, access log on), then on the relay itself
+   ``GET /health`` (one read transaction), a bare 404 (no route), and the bare 404
    through one httpx AsyncClient.
 3. ``--idle-clients`` (5,000) clients registered with ``POST /clients``, 32 at once (the
    API has no bulk form; timed), each then holding ``GET /poll?wait=25`` (the relay's
@@ -46,7 +51,7 @@ file). "relay CPU" is its utime+stime over the measured window (100 % = one core
 CPU" this process's. Progress goes to stderr, the figures to stdout. Logs and databases
 live in the temporary directory, removed at the end, also on Ctrl-C or SIGTERM. About
 3 minutes. Run: .venv/bin/python bench/relay_figures.py [--seconds 10] [--rate 500]
-[--idle-clients 5000] [--skip-idle] [--database-url postgresql+psycopg://...]
+[--idle-clients 5000] [--skip-idle] [--batch 50] [--database-url postgresql+psycopg://...]
 """
 
 from __future__ import annotations
@@ -683,8 +688,15 @@ async def read_outbox(port: int, token: str) -> int:
         conn.close()
 
 
-async def throughput(http: httpx.AsyncClient, relay: Relay, seconds: float) -> Throughput:
+async def throughput(
+    http: httpx.AsyncClient, relay: Relay, seconds: float, batch: int = 1
+) -> Throughput:
+    """Replies/s end to end. ``batch`` 1: the seed's single routes (one message per
+    ``POST /inbound``, one reply per ``POST /send``); above 1: producers post
+    ``/inbound/batch`` with ``batch`` messages and each gateway answers a whole poll with
+    one ``/send/batch``."""
     await check_empty(http, relay)
+    backlog = BACKLOG if batch == 1 else 2 * PRODUCERS * batch
     _integration_id, integration = await create(http, relay, "integration", "bench-throughput")
     gateways = [await create(http, relay, "client", f"bench-gw-{i}") for i in range(GATEWAYS)]
     users = [f"tp-user-{i}" for i in range(TP_USERS)]
@@ -713,19 +725,32 @@ async def throughput(http: httpx.AsyncClient, relay: Relay, seconds: float) -> T
         i = first
         try:
             while producing.is_set():
-                if counts["posted"] - counts["replied"] >= BACKLOG:
+                if counts["posted"] - counts["replied"] >= backlog:
                     await asyncio.sleep(0.002)
                     continue
-                body = {"from": users[i % len(users)], "text": f"tp {i}"}
-                if await call(conn, "inbound", "POST", "/inbound", body) is not None:
-                    counts["posted"] += 1
-                i += PRODUCERS
+                if batch == 1:
+                    body = {"from": users[i % len(users)], "text": f"tp {i}"}
+                    if await call(conn, "inbound", "POST", "/inbound", body) is not None:
+                        counts["posted"] += 1
+                    i += PRODUCERS
+                    continue
+                items = [
+                    {"from": users[(i + PRODUCERS * j) % len(users)], "text": f"tp {i} {j}"}
+                    for j in range(batch)
+                ]
+                answer = await call(conn, "inbound", "POST", "/inbound/batch", {"messages": items})
+                if answer is not None:
+                    counts["posted"] += sum(1 for r in answer["results"] if r["ok"])
+                    refused = [r["status"] for r in answer["results"] if not r["ok"]]
+                    errors.update(f"inbound item {status}" for status in refused)
+                i += PRODUCERS * batch
         finally:
             conn.close()
 
     async def gateway(token: str) -> None:
         conn = Conn(port, token)
         senders = Pool(port, SEND_CONCURRENCY)
+        send_conn = Conn(port, token)  # the batch replies
 
         async def answer(message: dict[str, Any]) -> None:
             body = {
@@ -746,13 +771,38 @@ async def throughput(http: httpx.AsyncClient, relay: Relay, seconds: float) -> T
             else:
                 counts["answered"] += 1
 
+        async def answer_all(messages: list[dict[str, Any]]) -> None:
+            items = [
+                {
+                    "conversationId": m["conversationId"],
+                    "to": m["from"],
+                    "text": "ok",
+                    "idempotencyKey": f"reply:{m['id']}",
+                    "ackIds": [m["id"]],
+                }
+                for m in messages
+            ]
+            sent = await call(send_conn, "send", "POST", "/send/batch", {"messages": items})
+            if sent is None:
+                return
+            for result in sent["results"]:
+                if result["ok"]:
+                    counts["answered"] += 1
+                else:
+                    errors[f"send item {result['status']}"] += 1
+
         try:
             while True:
                 polled = await call(conn, "poll", "GET", "/poll?wait=5&ack=explicit")
-                if polled is not None:
+                if polled is None or not polled["messages"]:
+                    continue
+                if batch == 1:
                     await asyncio.gather(*(answer(m) for m in polled["messages"]))
+                else:
+                    await answer_all(polled["messages"])
         finally:
             conn.close()
+            send_conn.close()
             senders.close()
 
     async def reader() -> None:
@@ -1136,8 +1186,27 @@ async def run(args: argparse.Namespace, workdir: Path, relays: list[Relay]) -> N
 
     print(f"\n2. throughput, inbound -> poll -> send -> outbox, concurrency {TP_CONCURRENCY}")
     async with fresh_relay(workdir, relays, "throughput-sqlite") as (relay, http):
-        log(f"throughput: SQLite, {args.seconds:g} s")
-        print_throughput("SQLite", await throughput(http, relay, args.seconds), goal=True)
+        log(f"throughput: SQLite, single routes, {args.seconds:g} s")
+        single = await throughput(http, relay, args.seconds)
+        print_throughput("SQLite, single routes (seed clients)", single, goal=False)
+    async with fresh_relay(workdir, relays, "throughput-sqlite-batch") as (relay, http):
+        log(f"throughput: SQLite, batches of {args.batch}, {args.seconds:g} s")
+        batched = await throughput(http, relay, args.seconds, args.batch)
+        print_throughput(f"SQLite, batch routes ({args.batch}/request)", batched, goal=True)
+        log(f"floor: bare FastAPI app, {FLOOR_SECONDS:g} s")
+        rps, cpu = await bare_floor(workdir, FLOOR_SECONDS)
+        row(
+            "framework floor, bare FastAPI GET (own process)",
+            f"{rps:.0f} req/s",
+            "reported",
+            "reported",
+        )
+        detail(
+            "one async route returning {ok: true}, uvicorn as the relay runs it (h11, one "
+            f"worker, access log on), {TP_CONCURRENCY} concurrent loops; {cpu}; single "
+            f"routes take >= 2 requests a message (inbound + send), so their ceiling is "
+            f"about {rps / 2:.0f} msg/s here"
+        )
         floors = (
             (floor, "/health", "GET /health"),
             (floor, "/nope", "bare 404 (GET /nope)"),
@@ -1156,10 +1225,14 @@ async def run(args: argparse.Namespace, workdir: Path, relays: list[Relay]) -> N
                 http,
             ):
                 result = await throughput(http, relay, args.seconds)
+                print_throughput("PostgreSQL, single routes", result, goal=False)
+                log(f"throughput: --database-url, batches of {args.batch}, {args.seconds:g} s")
+                result = await throughput(http, relay, args.seconds, args.batch)
+                print_throughput(
+                    f"PostgreSQL, batch routes ({args.batch}/request)", result, goal=False
+                )
         except RuntimeError as exc:
             print_throughput("--database-url", relays[-1].redact(str(exc)), goal=False)
-        else:
-            print_throughput("--database-url (PostgreSQL)", result, goal=False)
     sys.stdout.flush()
 
     if not args.skip_idle:
@@ -1178,13 +1251,19 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--idle-clients", type=int, default=5000, help="idle long-polls (5000)")
     parser.add_argument("--skip-idle", action="store_true", help="skip the idle section")
     parser.add_argument(
+        "--batch", type=int, default=50, help="messages per batch request in throughput (50)"
+    )
+    parser.add_argument("--serve-floor", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument(
         "--database-url",
         default=os.environ.get("RELAY_BENCH_DATABASE_URL"),
         help="also measure throughput on this RELAY_DATABASE_URL (RELAY_BENCH_DATABASE_URL)",
     )
     args = parser.parse_args()
-    if args.seconds <= 0 or args.rate <= 0 or args.idle_clients < 1:
-        parser.error("--seconds and --rate must be positive, --idle-clients at least 1")
+    if args.seconds <= 0 or args.rate <= 0 or args.idle_clients < 1 or args.batch < 2:
+        parser.error(
+            "--seconds and --rate must be positive, --idle-clients at least 1, --batch 2 or more"
+        )
     return args
 
 
@@ -1192,8 +1271,79 @@ def _terminate(_signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def serve_floor(port: int) -> None:
+    """The floor's server (``--serve-floor PORT``, started by :func:`bare_floor`): a bare
+    FastAPI app with one async route, on uvicorn with the relay's settings (main.py)."""
+    import logging
+
+    import uvicorn
+    from fastapi import FastAPI
+
+    app = FastAPI(docs_url=None, redoc_url=None)
+
+    @app.get("/ping")
+    async def ping() -> dict[str, bool]:
+        return {"ok": True}
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        workers=1,
+        server_header=False,
+        access_log=True,
+        ws="wsproto",
+        backlog=4096,
+    )
+
+
+class FloorServer(Relay):
+    """The bare FastAPI app of :func:`serve_floor` as a process (no database, no token)."""
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir, "floor")
+        self.command = (
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--serve-floor",
+            str(self.port),
+        )
+
+    def start(self) -> None:
+        with open(self.log_path, "wb") as out:
+            self.proc = subprocess.Popen(
+                list(self.command),
+                cwd=self.dir,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/ping", timeout=1, trust_env=False).status_code == 200:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError("the floor's bare FastAPI app did not answer within 30 s")
+
+
+async def bare_floor(workdir: Path, seconds: float) -> tuple[float, str]:
+    """Requests/s of the bare FastAPI app (its own process), as :func:`floor` measures."""
+    server = FloorServer(workdir)
+    await asyncio.to_thread(server.start)
+    try:
+        return await floor(server, "/ping", seconds)
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
 def main() -> int:
     args = parse_args()
+    if args.serve_floor:
+        serve_floor(args.serve_floor)
+        return 0
     limit = raise_nofile(args.idle_clients + 1024)
     if not args.skip_idle and limit < args.idle_clients + 1024:
         args.idle_clients = max(1, limit - 1024)

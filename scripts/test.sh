@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Every test: lint (ruff, yamllint, role READMEs current, ansible-lint production profile),
 # ansible-test sanity, the collection build, unit tests (modules, filters, backend-service,
-# relay), then the Molecule scenarios on real systemd test hosts: demo (the whole stack:
+# relay, on SQLite and a throwaway PostgreSQL), the relay end to end with two real gateways,
+# then the Molecule scenarios on real systemd test hosts: demo (the whole stack:
 # create, prepare, converge, idempotence, check mode, verify, destroy), build (the npm
-# build image source) and lifecycle (upgrade, rollback, backup, restore); every play in them
+# build image source), lifecycle (upgrade, rollback, backup, restore) and cells (colleagues'
+# gateways on two test hosts: ports, a refused clash, network isolation); every play in them
 # runs at -vvv and is scanned for the host's secrets.
 # CLAWDEPLOY_FAST=1 stops after the unit tests (make check).
 set -euo pipefail
@@ -50,6 +52,11 @@ stage "unit tests"
 stage "images"
 "$here/images.sh"
 
+# The relay between users and two real gateways (the image above, the stub provider), both
+# connector transports: relay_service/README.md, "End to end with real gateways".
+stage "relay end to end"
+pytest -q relay_service/tests_e2e
+
 # Each scenario's verifier scans its own log (prepare, converge, idempotence and check run
 # at -vvv) for the host's secrets: molecule/shared/plays.py.
 scenario() {
@@ -60,3 +67,4 @@ scenario() {
 scenario demo
 scenario build
 scenario lifecycle
+scenario cells

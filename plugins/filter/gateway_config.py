@@ -101,7 +101,9 @@ def openclaw_gateway_config(instance: Dict[str, Any]) -> Dict[str, Any]:
     api, api_key, models, options}``), ``default_model`` (``<provider>/<model id>``),
     ``config`` (dict deep-merged last, for anything else). Token auth, the OpenResponses
     endpoint on, chat completions off, no update check and LAN bind inside the container
-    are always set; ``config`` may still override them deliberately.
+    are always set; a cell (``cell: true``) on another host port than the container's
+    allows its Control UI from that port's loopback origins. ``config`` may still override
+    them deliberately.
     Raises AnsibleFilterError with what to fix on bad input.
     """
     if not isinstance(instance, dict):
@@ -156,6 +158,12 @@ def openclaw_gateway_config(instance: Dict[str, Any]) -> Dict[str, Any]:
                 )
             )
         config = deep_merge(config, {"agents": {"defaults": {"model": {"primary": default_model}}}})
+    port = instance.get("port")
+    if instance.get("cell") and isinstance(port, int) and port != CONTAINER_PORT:
+        # The gateway allows its Control UI only from the origins of its own port inside
+        # the container; a cell is opened on its host port.
+        origins = ["http://127.0.0.1:%d" % port, "http://localhost:%d" % port]
+        config = deep_merge(config, {"gateway": {"controlUi": {"allowedOrigins": origins}}})
     return deep_merge(config, instance.get("config") or {})
 
 

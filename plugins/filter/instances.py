@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import math
 import re
 from typing import Any, Dict, List, Optional
 from urllib.parse import urlparse
@@ -43,7 +44,7 @@ PORT_MAX = 65535
 MAINTENANCE_DAY_MIN = 32
 
 
-def _int(value: Any) -> Optional[int]:
+def as_int(value: Any) -> Optional[int]:
     """``value`` as an int when it is one (or a string of digits), else None."""
     if isinstance(value, bool):
         return None
@@ -51,6 +52,24 @@ def _int(value: Any) -> Optional[int]:
         return value
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
+    return None
+
+
+def _cpus(value: Any) -> Optional[float]:
+    """A CPU limit as a positive number, or None for none (0, empty, anything else)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        cpus = float(value)
+    except (TypeError, ValueError):
+        return None
+    return cpus if math.isfinite(cpus) and cpus > 0 else None
+
+
+def cpus_problem(where: str, value: Any) -> Optional[str]:
+    """Why ``value`` is not a CPU limit (a positive number such as 1 or 1.5), or None."""
+    if _cpus(value) is None:
+        return "%s: cpus %r must be a positive number of CPUs such as 1 or 1.5" % (where, value)
     return None
 
 
@@ -67,7 +86,7 @@ def _public_provider(provider_id: str, spec: Any) -> Any:
 def _resolve_one(raw: Dict[str, Any], defaults: Dict[str, Any]) -> Dict[str, Any]:
     name = str(raw.get("name", ""))
     version = str(raw.get("version") or defaults.get("version", ""))
-    port = _int(raw.get("port"))
+    port = as_int(raw.get("port"))
     root = str(defaults.get("root", "/opt/openclaw-assistant"))
     directory = "%s/instances/%s" % (root, name)
     bind = str(defaults.get("bind_address", "127.0.0.1"))
@@ -101,6 +120,11 @@ def _resolve_one(raw: Dict[str, Any], defaults: Dict[str, Any]) -> Dict[str, Any
         "extra_hosts": list(raw.get("extra_hosts", defaults.get("extra_hosts", [])) or []),
         "memory_limit": raw.get("memory_limit") or defaults.get("memory_limit", "2g"),
         "pids_limit": raw.get("pids_limit") or defaults.get("pids_limit", 512),
+        # None: no CPU limit (the compose file then has no cpus line).
+        "cpus": _cpus(raw.get("cpus")) or _cpus(defaults.get("cpus")),
+        # A colleague's cell (gateway_cells, filter/cells.py) or an instance of the host.
+        "cell": raw.get("cell") is True,
+        "display_name": str(raw.get("display_name") or name),
     }
 
 
@@ -112,7 +136,9 @@ def openclaw_instances(instances: Any, defaults: Dict[str, Any]) -> List[Dict[st
     image_repository, bind_address``. Returns one dict per instance with ``name, port
     (int), state, version, image, dir, staging, env_file, project, container, history,
     set_aside, config_file, probe_url, url, providers (no api_key: api_key_env instead),
-    default_model, config, extra_hosts, memory_limit, pids_limit``. Resolving a resolved
+    default_model, config, extra_hosts, memory_limit, pids_limit, cpus (None: no limit),
+    cell (true for a colleague's cell from gateway_cells), display_name (the name unless
+    the entry gives one)``. ``defaults`` may also give ``cpus``. Resolving a resolved
     instance again (for example with another ``version``) gives the same derived fields.
     Never raises on bad input: ``openclaw_instance_errors`` says what is wrong.
     """
@@ -168,7 +194,10 @@ def _is_local(url: str) -> bool:
     return address.is_loopback or address.is_private or address.is_link_local
 
 
-def _provider_problems(where: str, providers: Any) -> List[str]:
+def provider_problems(where: str, providers: Any) -> List[str]:
+    """Problems of a provider mapping (``gateway_providers`` or an entry's ``providers``),
+    each naming ``where``, the provider and what to give: a mapping per provider, a key
+    that is not blank, a key for a remote provider unless ``api_key_required: false``."""
     if not isinstance(providers, dict):
         return ["%s: providers must be a mapping of provider id -> settings" % where]
     problems = []
@@ -207,7 +236,7 @@ def _field_problems(index: int, raw: Any) -> List[str]:
     problems = []
     if instance_name_problem(name) is not None:
         problems.append("%s: name %r must be %s" % (where, name, INSTANCE_NAME_RULE))
-    port = _int(raw.get("port"))
+    port = as_int(raw.get("port"))
     if port is None or not PORT_MIN <= port <= PORT_MAX:
         problems.append(
             "%s: port %r must be an integer from %d to %d"
@@ -221,12 +250,16 @@ def _field_problems(index: int, raw: Any) -> List[str]:
         problems.append("%s: state %r must be started or stopped" % (where, raw.get("state")))
     if "memory_limit" in raw:
         problems.extend(memory_problems(where, raw["memory_limit"]))
-    if "pids_limit" in raw and (_int(raw["pids_limit"]) or 0) < 16:
+    if "pids_limit" in raw and (as_int(raw["pids_limit"]) or 0) < 16:
         problems.append(
             "%s: pids_limit %r must be an integer of at least 16" % (where, raw["pids_limit"])
         )
+    if "cpus" in raw:
+        problem = cpus_problem(where, raw["cpus"])
+        if problem:
+            problems.append(problem)
     if "providers" in raw:
-        problems.extend(_provider_problems(where, raw["providers"]))
+        problems.extend(provider_problems(where, raw["providers"]))
     return problems
 
 
@@ -258,15 +291,19 @@ def openclaw_instance_errors(instances: Any, defaults: Dict[str, Any]) -> List[s
     problem = version_problem(defaults.get("version", ""))
     if problem:
         problems.append("gateway_openclaw_version %r %s" % (defaults.get("version"), problem))
-    problems.extend(_provider_problems("gateway_providers", defaults.get("providers") or {}))
+    problems.extend(provider_problems("gateway_providers", defaults.get("providers") or {}))
     problems.extend(memory_problems("gateway_memory_limit", defaults.get("memory_limit", "2g")))
+    if defaults.get("cpus") not in (None, "", 0):
+        problem = cpus_problem("gateway_cpus", defaults["cpus"])
+        if problem:
+            problems.append(problem.replace("gateway_cpus: cpus", "gateway_cpus"))
     for index, raw in enumerate(instances):
         problems.extend(_field_problems(index, raw))
     for field in ("name", "port"):
         seen: Dict[Any, int] = {}
         for raw in instances:
             if isinstance(raw, dict) and raw.get(field) is not None:
-                value = _int(raw[field]) if field == "port" else raw[field]
+                value = as_int(raw[field]) if field == "port" else raw[field]
                 seen[value] = seen.get(value, 0) + 1
         for value, count in sorted(seen.items(), key=lambda item: str(item[0])):
             if count > 1:

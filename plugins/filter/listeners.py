@@ -44,7 +44,7 @@ def parse_published(docker_ps_output: str) -> Dict[int, str]:
     return published
 
 
-def _overlaps(bind: str, address: str) -> bool:
+def listener_overlaps(bind: str, address: str) -> bool:
     """True when a listener on ``address`` takes the port from one on ``bind``."""
     return bind in _ANY or address in _ANY or address.strip("[]") == bind.strip("[]")
 
@@ -69,7 +69,9 @@ def openclaw_port_conflicts(
         owner = published.get(port)
         if owner == instance.get("container"):
             continue
-        takers = [ln for ln in listeners if ln["port"] == port and _overlaps(bind, ln["address"])]
+        takers = [
+            ln for ln in listeners if ln["port"] == port and listener_overlaps(bind, ln["address"])
+        ]
         if owner and owner.startswith("openclaw-gateway-"):
             problems.append(
                 "instance %s: port %s is published by %s (another instance's container); "

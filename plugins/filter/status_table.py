@@ -22,13 +22,20 @@ def _ok(value: Any) -> bool:
     return value is True or str(value).lower() == "true"
 
 
+def _colleague(row: Dict[str, Any]) -> str:
+    """`` (王小明)`` for a cell whose display name is not its instance name, else ``""``."""
+    name = row.get("display_name")
+    return " (%s)" % name if name and name != row.get("instance") else ""
+
+
 def status_table(
     gateway_rows: List[Dict[str, Any]], backend: Optional[Dict[str, Any]] = None, host: str = ""
 ) -> str:
     """Format status rows as an aligned table followed by URLs and fixes.
 
     ``gateway_rows``: dicts with ``instance, version, port, container, diagnosis, ok,
-    latency_ms, detail, fix, url`` and optionally ``previous`` (the release rollback.yml
+    latency_ms, detail, fix, url`` and optionally ``display_name`` (a cell's colleague,
+    shown beside its URL) and ``previous`` (the release rollback.yml
     would go back to, e.g. ``2026.8.2 (20261123T184900Z-2026.8.2)``; see
     roles/gateway/tasks/status.yml). ``backend``: one
     dict with ``version, port, unit, diagnosis, ok, latency_ms, detail, fix, url`` or None.
@@ -64,7 +71,10 @@ def status_table(
     lines = ["host %s" % host] if host else []
     for row in [_COLUMNS] + rows:
         lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
-    urls = ["gateway %s: %s" % (r.get("instance"), r.get("url")) for r in gateway_rows or []]
+    urls = [
+        "gateway %s%s: %s" % (r.get("instance"), _colleague(r), r.get("url"))
+        for r in gateway_rows or []
+    ]
     if backend:
         urls.append("backend: %s" % backend.get("url"))
     lines.extend(urls)

@@ -150,3 +150,18 @@ def make_relay(
 def relay(make_relay: Callable[..., Relay]) -> Relay:
     """A relay with the default settings."""
     return make_relay()
+
+
+@pytest.fixture
+def stack(tmp_path: Path, admin_token: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The connector tests' :class:`connector_harness.Stack`: the real relay under uvicorn
+    (SQLite, real clock, 0.5 s leases), a fake gateway and one registered client (with a
+    signing key); the developer's ``CONNECTOR_*`` variables are kept out. Closed after."""
+    from connector_harness import Stack  # uvicorn and the fake gateway: only when used
+
+    for name in list(os.environ):
+        if name.upper().startswith("CONNECTOR_"):
+            monkeypatch.delenv(name)
+    built = Stack(tmp_path, admin_token, secrets.token_urlsafe(32))
+    yield built
+    built.close()

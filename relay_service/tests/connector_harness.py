@@ -21,6 +21,7 @@ import atexit
 import json
 import random
 import re
+import secrets
 import socket
 import threading
 import time
@@ -37,8 +38,9 @@ from pydantic import SecretStr
 
 from clawdeploy_relay.connector.gateway import GatewayClient
 from clawdeploy_relay.connector.relay_client import RelayClient
-from clawdeploy_relay.connector.runner import Connector
+from clawdeploy_relay.connector.runner import Connector, build_relay
 from clawdeploy_relay.connector.settings import ConnectorSettings
+from clawdeploy_relay.connector.ws_client import WsRelayClient
 from clawdeploy_relay.main import create_app
 from clawdeploy_relay.settings import Settings
 
@@ -341,7 +343,9 @@ class ConnectorThread:
     """A connector running in its own event loop in a daemon thread."""
 
     def __init__(
-        self, settings: ConnectorSettings, relay_factory: Callable[..., RelayClient] = RelayClient
+        self,
+        settings: ConnectorSettings,
+        relay_factory: Callable[..., RelayClient | WsRelayClient] | None = None,
     ) -> None:
         self.settings = settings
         self._relay_factory = relay_factory
@@ -370,10 +374,14 @@ class ConnectorThread:
 
     async def _run(self) -> None:
         s = self.settings
-        assert s.client_token is not None and s.gateway_token is not None
-        relay = self._relay_factory(
-            s.relay_url, s.client_token.get_secret_value(), s.relay_timeout_s
-        )
+        assert s.gateway_token is not None
+        if self._relay_factory is None:
+            relay = build_relay(s)  # CONNECTOR_TRANSPORT decides, as in production
+        else:
+            assert s.client_token is not None
+            relay = self._relay_factory(
+                s.relay_url, s.client_token.get_secret_value(), s.relay_timeout_s
+            )
         gateway = GatewayClient(
             s.gateway_url, s.gateway_token.get_secret_value(), s.agent_model, s.gateway_timeout_s
         )
@@ -413,10 +421,22 @@ class ConnectorThread:
 
 
 class Stack:
-    """A relay, a fake gateway, one registered client, and the connectors started on them."""
+    """A relay, a fake gateway, one registered client, and the connectors started on them.
 
-    def __init__(self, tmp_path: Path, admin_token: str, gateway_token: str) -> None:
-        self.relay = RelayServer(tmp_path / "relay.db", admin_token)
+    The relay has a signing secret, so the client also has a signing key (``/ws``'s signed
+    hello, for ``CONNECTOR_TRANSPORT=ws`` with ``CONNECTOR_SIGNING_KEY``).
+    """
+
+    def __init__(
+        self, tmp_path: Path, admin_token: str, gateway_token: str, **relay_settings: Any
+    ) -> None:
+        self.signing_secret = secrets.token_hex(32)
+        self.relay = RelayServer(
+            tmp_path / "relay.db",
+            admin_token,
+            signing_secret=self.signing_secret,
+            **relay_settings,
+        )
         self.relay.start()
         self.gateway = FakeGateway(gateway_token)
         self.gateway.start()
@@ -428,12 +448,19 @@ class Stack:
         assert created.status_code == 200, created.text
         self.client_id = created.json()["clientId"]
         self.client_token = created.json()["token"]
+        self.signing_key = created.json()["signingKey"]
         self.connectors: list[ConnectorThread] = []
 
     @property
     def secrets(self) -> list[str]:
         """Every token in play (none may appear in a log or answer)."""
-        return [self.admin_token, self.client_token, self.gateway.token]
+        return [
+            self.admin_token,
+            self.client_token,
+            self.gateway.token,
+            self.signing_key,
+            self.signing_secret,
+        ]
 
     def settings(self, **overrides: Any) -> ConnectorSettings:
         """Fast test settings for a connector of this stack's client."""
@@ -454,7 +481,9 @@ class Stack:
         return ConnectorSettings(**values)
 
     def connector(
-        self, relay_factory: Callable[..., RelayClient] = RelayClient, **overrides: Any
+        self,
+        relay_factory: Callable[..., RelayClient | WsRelayClient] | None = None,
+        **overrides: Any,
     ) -> ConnectorThread:
         """Start a connector; it is stopped when the test ends."""
         thread = ConnectorThread(self.settings(**overrides), relay_factory).start()
@@ -483,6 +512,11 @@ class Stack:
         replies = wait_for(enough, timeout_s)
         assert len(replies) == count, [r["text"] for r in replies]
         return replies
+
+    def client_state(self) -> str:
+        """This stack's client's state on the relay (``GET /clients``)."""
+        clients = self.admin.get("/clients").json()["clients"]
+        return str(next(c["state"] for c in clients if c["id"] == self.client_id))
 
     def pending(self) -> int:
         """Un-acked inbound messages of this stack's client (``GET /clients``)."""

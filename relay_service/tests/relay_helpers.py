@@ -1,14 +1,58 @@
 """Helpers for the relay's HTTP tests (a module name unique in the repository)."""
 
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
-from clawdeploy_relay.clock import FakeClock
+from clawdeploy_relay.clock import Clock, FakeClock
+from clawdeploy_relay.store import Store
+from clawdeploy_relay.tokens import hash_token, new_token
 
+# A test of SQLite's own behaviour (group commit, query plans): not run on PostgreSQL,
+# which commits each request in its own transaction and plans its own way.
+SQLITE_ONLY = pytest.mark.parametrize("relay_backend", ["sqlite"], indirect=True)
 # The only answers allowed to show a token: the one-time answer of its creation.
 CREATION_PATHS = ("/clients", "/integrations")
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
+    """Whether ``predicate()`` became true within ``timeout_s`` seconds (checked every 20 ms)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def in_parallel(count: int, job: Callable[[int], Any]) -> list[Any]:
+    """Run ``job(0..count-1)`` in threads released together (a barrier); their results."""
+    barrier = threading.Barrier(count)
+
+    def run(number: int) -> Any:
+        barrier.wait(timeout=10)
+        return job(number)
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def seed_principals(
+    store: Store, clock: Clock, client_ids: tuple[str, ...], integration_token: str
+) -> None:
+    """Store clients ``client_ids`` (random tokens) and integration ``i1`` directly."""
+    with store.tx() as conn:
+        for cid in client_ids:
+            row = {"id": cid, "name": cid, "token_hash": hash_token(new_token("rc_"))}
+            store.insert(conn, "clients", {**row, "created_at": clock()})
+        row = {"id": "i1", "name": "i1", "token_hash": hash_token(integration_token)}
+        store.insert(conn, "integrations", {**row, "created_at": clock()})
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -12,7 +12,8 @@ from typing import Any
 import anyio
 from starlette.testclient import WebSocketTestSession
 
-from relay_helpers import Relay
+from clawdeploy_relay.ws.hello import hello_frame
+from relay_helpers import Relay, bearer
 
 
 class Socket:
@@ -72,3 +73,39 @@ def connect(relay: Relay, headers: dict[str, str]) -> Iterator[Socket]:
         socket = Socket(session, relay.tokens)
         socket.expect("ready")
         yield socket
+
+
+@contextmanager
+def unauthenticated(relay: Relay) -> Iterator[Socket]:
+    """Open ``/ws`` without an ``Authorization`` header (the signed-hello way in)."""
+    with relay.http.websocket_connect("/ws") as session:
+        yield Socket(session, relay.tokens)
+
+
+def signed_hello(relay: Relay, client_id: str, key: str, **fields: Any) -> dict[str, Any]:
+    """A hello signed with ``key`` at the relay's clock; ``fields`` override after signing."""
+    frame = hello_frame(key, client_id, int(relay.clock() * 1000))
+    return {**frame, **fields}
+
+
+@contextmanager
+def connect_signed(relay: Relay, client_id: str, key: str) -> Iterator[Socket]:
+    """Open ``/ws`` with a signed hello; yield the socket after its ``ready`` frame."""
+    with unauthenticated(relay) as socket:
+        socket.send(signed_hello(relay, client_id, key))
+        ready = socket.expect("ready")
+        assert ready["clientId"] == client_id
+        yield socket
+
+
+def register_signed(relay: Relay, name: str = "oc") -> tuple[str, dict[str, str], str]:
+    """Register a client on a relay with a signing secret; (id, auth headers, signing key).
+
+    The key joins ``relay.tokens``: no later answer or frame may show it.
+    """
+    response = relay.call("POST", "/clients", json={"name": name}, headers=relay.admin)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["signingKey"].startswith("rs_"), body
+    relay.tokens += [body["token"], body["signingKey"]]
+    return body["clientId"], bearer(body["token"]), body["signingKey"]

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from clawdeploy_relay import main as main_module
 from clawdeploy_relay.migrations import LATEST, current_version
 from clawdeploy_relay.store import Store
-from relay_helpers import Relay
+from relay_helpers import Relay, wait_for
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 SEED_ROUTES = {
@@ -27,15 +27,6 @@ SEED_ROUTES = {
     ("POST", "/inbound"),
     ("GET", "/outbox"),
 }
-
-
-def _wait_for(predicate: Callable[[], bool], timeout_s: float = 2.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_console_script_is_declared() -> None:
@@ -100,7 +91,7 @@ def test_unknown_route_is_an_envelope(relay: Relay) -> None:
 def test_migrations_create_the_default_integration(relay: Relay, database_url: str) -> None:
     store = Store(database_url)
     with store.tx() as conn:
-        assert current_version(conn) == LATEST == 2
+        assert current_version(conn) == LATEST == 3
     ids = [
         i["id"]
         for i in relay.call("GET", "/integrations", headers=relay.admin).json()["integrations"]
@@ -122,7 +113,7 @@ def test_background_sweep_expires_conversations(make_relay: Callable[..., Relay]
             relay.call("GET", f"/conversations/{conv_id}", headers=relay.admin).status_code == 404
         )
 
-    assert _wait_for(gone)
+    assert wait_for(gone, timeout_s=2.0)
 
 
 def test_background_sweep_wakes_long_poll_for_redelivery(make_relay: Callable[..., Relay]) -> None:

@@ -7,13 +7,11 @@ import asyncio
 import json
 import logging
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +24,6 @@ from clawdeploy_relay.connector.relay_client import InboundMessage, RelayClient
 from connector_harness import Stack, message_lines, wait_for
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-
-
-@pytest.fixture
-def stack(tmp_path: Path, admin_token: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    for name in list(os.environ):
-        if name.upper().startswith("CONNECTOR_"):
-            monkeypatch.delenv(name)
-    built = Stack(tmp_path, admin_token, secrets.token_urlsafe(32))
-    yield built
-    built.close()
 
 
 def _outcomes(caplog: pytest.LogCaptureFixture, count: int = 1) -> list[str]:

@@ -1,26 +1,14 @@
 """The connector when the gateway or the relay fails: retried, never lost, never doubled."""
 
 import logging
-import os
 import secrets
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from clawdeploy_relay.connector.openresponses import session_user
 from connector_harness import FakeGateway, Stack, message_lines, wait_for
-
-
-@pytest.fixture
-def stack(tmp_path: Path, admin_token: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    for name in list(os.environ):
-        if name.upper().startswith("CONNECTOR_"):
-            monkeypatch.delenv(name)
-    built = Stack(tmp_path, admin_token, secrets.token_urlsafe(32))
-    yield built
-    built.close()
 
 
 def _logged(caplog: pytest.LogCaptureFixture) -> str:
@@ -152,3 +140,35 @@ def test_a_revoked_client_token_is_logged_and_retried(
     assert thread.alive()
     for token in stack.secrets:
         assert token not in _logged(caplog)
+
+
+def test_a_busy_connector_stays_connected_while_its_gateway_works(
+    tmp_path: Path, admin_token: str
+) -> None:
+    """A gateway call longer than the relay's disconnect time: the busy connector polls
+    for nothing (every worker is taken) but sends heartbeats, so the relay keeps it
+    connected and does not fail its conversation over while the reply is being made."""
+    stack = Stack(
+        tmp_path,
+        admin_token,
+        secrets.token_urlsafe(32),
+        stale_after_s=0.8,
+        disconnected_after_s=1.6,
+        poll_max_wait_s=0.4,
+    )
+    try:
+        stack.gateway.delay_s = 3.0
+        stack.connector(poll_wait_s=0.4, heartbeat_s=0.2, gateway_timeout_s=10.0)
+        stack.inbound("alice", "take your time")
+        assert wait_for(lambda: stack.gateway.in_flight == 1, 5.0)
+        states = set()
+        deadline = time.monotonic() + 2.4  # past the disconnect time, the call still running
+        while time.monotonic() < deadline:
+            states.add(stack.client_state())
+            time.sleep(0.1)
+        assert states == {"connected"}
+        (reply,) = stack.wait_replies(1)
+        assert reply["text"].startswith("re: take your time")
+        assert len(stack.gateway.calls) == 1 and stack.pending() == 0
+    finally:
+        stack.close()

@@ -5,26 +5,12 @@ shapes, sessions from ``user`` as OpenClaw derives them).
 """
 
 import logging
-import os
-import secrets
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from clawdeploy_relay.connector.openresponses import session_user
 from connector_harness import Stack, message_lines
-
-
-@pytest.fixture
-def stack(tmp_path: Path, admin_token: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    for name in list(os.environ):
-        if name.upper().startswith("CONNECTOR_"):
-            monkeypatch.delenv(name)
-    built = Stack(tmp_path, admin_token, secrets.token_urlsafe(32))
-    yield built
-    built.close()
 
 
 def test_a_message_is_answered_end_to_end(stack: Stack, caplog: pytest.LogCaptureFixture) -> None:

@@ -19,7 +19,7 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from clawdeploy_relay.services.wake_listener import WakeListener
-from relay_helpers import Relay
+from relay_helpers import Relay, wait_for
 from relay_pg import PgServer
 from relay_ws_helpers import connect
 
@@ -45,15 +45,6 @@ def _timed_poll(relay: Relay, headers: dict[str, str], **params: Any) -> Callabl
     future = pool.submit(run)
     pool.shutdown(wait=False)
     return lambda: future.result(timeout=10)
-
-
-def _wait_for(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_a_message_posted_on_a_wakes_a_long_poll_on_b(make_relay: Callable[..., Relay]) -> None:
@@ -132,7 +123,7 @@ def test_the_listener_reconnects_after_its_connection_is_killed(
     first_pid = watched.backend_pid
     assert first_pid is not None and watched.connects == 1
     postgres.execute(sql.SQL("SELECT pg_terminate_backend({})").format(sql.Literal(first_pid)))
-    assert _wait_for(lambda: watched.connects == 2 and watched.listening.is_set())
+    assert wait_for(lambda: watched.connects == 2 and watched.listening.is_set())
     assert watched.backend_pid != first_pid
     _cid, oc = a.register()
     b.poll(oc)

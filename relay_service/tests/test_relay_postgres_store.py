@@ -6,7 +6,7 @@ tests at the end run everywhere)."""
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -22,21 +22,9 @@ from clawdeploy_relay.schema import conversations, integrations, messages, schem
 from clawdeploy_relay.services.relay import RelayService
 from clawdeploy_relay.settings import Settings
 from clawdeploy_relay.store import Store
-from clawdeploy_relay.tokens import hash_token, new_token
+from relay_helpers import in_parallel, seed_principals
 
 NODES = 4
-
-
-def _seed(store: Store, clock: FakeClock, client_ids: tuple[str, ...]) -> None:
-    with store.tx() as conn:
-        for cid in client_ids:
-            row = {"id": cid, "name": cid, "token_hash": hash_token(new_token("rc_"))}
-            store.insert(conn, "clients", {**row, "created_at": clock()})
-        store.insert(
-            conn,
-            "integrations",
-            {"id": "i1", "name": "i1", "token_hash": hash_token("i1"), "created_at": clock()},
-        )
 
 
 @pytest.fixture
@@ -44,21 +32,9 @@ def service(postgres_url: str) -> Iterator[RelayService]:
     """A delivery service on a fresh PostgreSQL database, clients c1 and c2."""
     store = Store(postgres_url)
     clock = FakeClock()
-    _seed(store, clock, ("c1", "c2"))
+    seed_principals(store, clock, ("c1", "c2"), "i1")
     yield RelayService(store, Settings(), clock, random.Random(5))
     store.close()
-
-
-def _in_parallel(count: int, job: Callable[[int], Any]) -> list[Any]:
-    """Run ``job(0..count-1)`` in threads released together; return their results."""
-    barrier = threading.Barrier(count)
-
-    def run(number: int) -> Any:
-        barrier.wait(timeout=10)
-        return job(number)
-
-    with ThreadPoolExecutor(count) as pool:
-        return list(pool.map(run, range(count)))
 
 
 # --- migrations and schema ------------------------------------------------------------
@@ -67,7 +43,7 @@ def _in_parallel(count: int, job: Callable[[int], Any]) -> list[Any]:
 def test_nodes_starting_together_migrate_once(postgres_url: str) -> None:
     stores = [Store(postgres_url) for node in range(NODES)]
     try:
-        _in_parallel(NODES, lambda n: stores[n].open())
+        in_parallel(NODES, lambda n: stores[n].open())
         with stores[0].tx() as conn:
             versions = conn.execute(select(schema_version.c.version)).scalars().all()
             ids = conn.execute(select(integrations.c.id)).scalars().all()
@@ -183,7 +159,7 @@ def test_expiry_and_a_late_inbound_lose_nothing(service: RelayService) -> None:
 def test_first_messages_of_one_user_on_many_nodes_make_one_conversation(
     service: RelayService,
 ) -> None:
-    results = _in_parallel(NODES, lambda n: service.inbound("i1", "zoe", f"m{n}", None)[0])
+    results = in_parallel(NODES, lambda n: service.inbound("i1", "zoe", f"m{n}", None)[0])
     assert len({r["conversationId"] for r in results}) == 1
     with service.store.tx() as conn:
         assert len(conn.execute(select(conversations.c.id)).all()) == 1
@@ -191,7 +167,7 @@ def test_first_messages_of_one_user_on_many_nodes_make_one_conversation(
 
 
 def test_one_idempotency_key_on_many_nodes_stores_one_message(service: RelayService) -> None:
-    results = _in_parallel(NODES, lambda n: service.inbound("i1", "zoe", "same", "key-1")[0])
+    results = in_parallel(NODES, lambda n: service.inbound("i1", "zoe", "same", "key-1")[0])
     assert len({r["id"] for r in results}) == 1
     with service.store.tx() as conn:
         assert len(conn.execute(select(messages.c.id)).all()) == 1
@@ -211,7 +187,7 @@ def test_concurrent_claims_of_one_client_never_share_a_message(service: RelaySer
 
     small = Settings(poll_batch=2)
     service.settings = small
-    taken = [i for batch in _in_parallel(NODES, drain) for i in batch]
+    taken = [i for batch in in_parallel(NODES, drain) for i in batch]
     assert sorted(taken) == sorted(ids)  # every message once, none twice
 
 
@@ -274,7 +250,7 @@ def test_outbox_pages_see_every_reply_of_concurrent_sends(service: RelayService)
 
     with ThreadPoolExecutor(1) as pool:
         reading = pool.submit(reader)
-        sent = [i for batch in _in_parallel(len(convs), sender) for i in batch]
+        sent = [i for batch in in_parallel(len(convs), sender) for i in batch]
         done.set()
         reading.result(timeout=30)
     assert sorted(read) == sorted(sent)  # every reply read once, none skipped

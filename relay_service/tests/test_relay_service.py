@@ -13,7 +13,7 @@ from clawdeploy_relay.clock import FakeClock  # noqa: E402
 from clawdeploy_relay.services.relay import RelayService  # noqa: E402
 from clawdeploy_relay.settings import Settings  # noqa: E402
 from clawdeploy_relay.store import Store  # noqa: E402
-from clawdeploy_relay.tokens import hash_token, new_token  # noqa: E402
+from relay_helpers import seed_principals  # noqa: E402
 
 
 @pytest.fixture
@@ -22,15 +22,7 @@ def relay(database_url: str) -> Iterator[RelayService]:
     store = Store(database_url)
     clock = FakeClock()
     service = RelayService(store, Settings(), clock, random.Random(1))
-    with store.tx() as conn:
-        for cid in ("c1", "c2"):
-            row = {"id": cid, "name": cid, "token_hash": hash_token(new_token("rc_"))}
-            store.insert(conn, "clients", {**row, "created_at": clock()})
-        store.insert(
-            conn,
-            "integrations",
-            {"id": "i1", "name": "i1", "token_hash": hash_token("x"), "created_at": clock()},
-        )
+    seed_principals(store, clock, ("c1", "c2"), "x")
     yield service
     store.close()
 

@@ -16,9 +16,9 @@ SEED_MESSAGE_FIELDS = {"id", "conversationId", "clientId", "from", "to", "text",
 def test_upgrade_is_refused_with_the_http_envelope(relay: Relay) -> None:
     client_id, oc = relay.register()
     _iid, web = relay.integration()
-    refusals = [
-        ({}, 401, "auth_required"),
+    refusals = [  # no Authorization at all is the signed hello's way in (its own tests)
         (bearer("rc_" + "x" * 43), 401, "auth_failed"),
+        ({"Authorization": ""}, 401, "auth_required"),
         ({"Authorization": "Basic YTpi"}, 401, "auth_required"),
         (web, 403, "wrong_token_kind"),
         (relay.admin, 403, "wrong_token_kind"),

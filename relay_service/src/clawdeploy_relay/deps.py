@@ -2,9 +2,11 @@
 
 Everything lives on ``app.state``, so each app (and each test) has its own; each getter is
 its own function, so a test can override one alone with ``app.dependency_overrides``.
+The getters are ``async`` (no I/O): FastAPI would run a plain function in its threadpool,
+a thread hop per dependency and request.
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -21,13 +23,13 @@ from .settings import Settings
 T = TypeVar("T")
 
 
-def state_getter(attr: str, kind: type[T], doc: str) -> Callable[[Request], T]:
+def state_getter(attr: str, kind: type[T], doc: str) -> Callable[[Request], Awaitable[T]]:
     """Return a dependency ``(request) -> request.app.state.<attr>`` named ``get_<attr>``.
 
     ``kind`` types the result only; a missing attribute is an AttributeError (500).
     """
 
-    def getter(request: Request) -> T:
+    async def getter(request: Request) -> T:
         value: T = getattr(request.app.state, attr)
         return value
 

@@ -11,6 +11,7 @@ import asyncio
 import functools
 import logging
 import random
+import resource
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -33,6 +34,8 @@ from .routers import (
     outbox,
     poll,
     send,
+    signing,
+    stream,
     ws,
 )
 from .services.notifier import Notifier
@@ -40,14 +43,30 @@ from .services.overview import Overview
 from .services.principals import Principals
 from .services.ratelimit import RateLimiter
 from .services.relay import RelayService
+from .services.signing import SigningKeys
+from .services.streams import StreamBuffer
 from .services.sweeper import run_sweeper
 from .services.wake_listener import WakeListener
 from .settings import Settings, SettingsFileError, load_settings
 from .store import Store
+from .ws.session import Sockets
 
 logger = logging.getLogger("clawdeploy_relay")
 LISTEN_WAIT_S = 10.0
-ROUTERS = (health, clients, integrations, conversations, inbound, poll, send, outbox, metrics, ws)
+ROUTERS = (
+    health,
+    clients,
+    signing,
+    integrations,
+    conversations,
+    inbound,
+    poll,
+    send,
+    outbox,
+    stream,
+    metrics,
+    ws,
+)
 
 
 @asynccontextmanager
@@ -114,6 +133,10 @@ def create_app(
     state.store = store
     state.relay = relay
     state.principals = Principals(store, clock, admin)
+    secret = settings.signing_secret.get_secret_value() if settings.signing_secret else None
+    state.signing = SigningKeys(store, clock, secret, settings.ws_hello_skew_s)
+    state.streams = StreamBuffer(clock, settings.lease_s, settings.max_text_chars)
+    state.sockets = Sockets()
     state.overview = Overview(relay)
     state.notifier = Notifier()
     state.wake_listener = (
@@ -139,6 +162,18 @@ def create_app(
     for module in ROUTERS:
         app.include_router(module.router)
     return app
+
+
+def raise_open_files() -> int:
+    """Raise this process's soft ``RLIMIT_NOFILE`` to its hard limit; return the new soft
+    limit. Each long-poll and WebSocket holds a socket: under systemd's default soft limit
+    (1024) a relay could not hold more than about a thousand waiting clients."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        with suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def _fail(message: str) -> int:
@@ -167,12 +202,16 @@ def main() -> int:
             "0600 file and name it with RELAY_ENV_FILE"
         )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logger.info("open files limit %d (one per waiting client)", raise_open_files())
     uvicorn.run(
         functools.partial(create_app, settings),
         factory=True,
         host=settings.host,
         port=settings.port,
         workers=1,  # the notifier and rate limits live in this process
+        # 5,000 clients reconnecting at once after a restart: the kernel caps it too
+        # (net.core.somaxconn, 4096 on current kernels).
+        backlog=4096,
         server_header=False,
         access_log=True,  # paths and queries only: tokens travel in headers
         timeout_graceful_shutdown=int(settings.poll_max_wait_s) + 5,

@@ -5,7 +5,7 @@ steps are plain SQLAlchemy Core, so they run on SQLite and PostgreSQL alike (the
 :mod:`.schema` map to both: ``messages.seq`` is SQLite's ``INTEGER PRIMARY KEY`` rowid and
 PostgreSQL's ``BIGSERIAL``, times are floats — ``REAL`` / ``double precision`` seconds —
 and the index names are unique in the database, as PostgreSQL wants). Rule for the next
-change: append a step ``(3, name, fn)``; never edit an applied step. Step 1 creates the
+change: append a step ``(4, name, fn)``; never edit an applied step. Step 1 creates the
 tables of :mod:`.schema` as they are at version 1 — when a later step alters a table,
 freeze step 1's table definitions here first.
 
@@ -47,9 +47,15 @@ def _default_integration(conn: Connection) -> None:
     )
 
 
+def _signed_hello(conn: Connection) -> None:
+    # New tables only (nothing altered): signing-key salts and the hello nonces seen.
+    schema.metadata.create_all(conn, tables=[schema.client_signing_keys, schema.hello_nonces])
+
+
 STEPS: list[Step] = [
     (1, "initial tables", _initial),
     (2, "default integration for admin-posted inbound", _default_integration),
+    (3, "websocket signed hello: signing-key salts, hello nonces", _signed_hello),
 ]
 LATEST = STEPS[-1][0]
 

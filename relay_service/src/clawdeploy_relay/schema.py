@@ -89,6 +89,27 @@ messages = Table(
     Index("ix_messages_state", "direction", "state"),
 )
 
+# Version 3 (the WebSocket's signed hello, README "WebSocket"): a client's signing key is
+# derived from RELAY_SIGNING_SECRET and this salt, never stored; a new salt rotates it.
+client_signing_keys = Table(
+    "client_signing_keys",
+    metadata,
+    Column("client_id", String(64), ForeignKey("clients.id"), primary_key=True),
+    Column("salt", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+# Nonces of accepted signed hellos, kept until their hello's time leaves the skew window
+# (a replay inside the window is refused, on every node sharing the database).
+hello_nonces = Table(
+    "hello_nonces",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("nonce", String(64), primary_key=True),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_hello_nonces_expires", "expires_at"),
+)
+
 schema_version = Table(
     "schema_version",
     metadata,

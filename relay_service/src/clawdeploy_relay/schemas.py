@@ -184,6 +184,18 @@ class ClientCreated(Ok):
     token: str
     name: str
     created_at: int
+    signing_key: str | None = Field(
+        default=None,
+        description="the key of /ws's signed hello, shown once (null without RELAY_SIGNING_SECRET)",
+    )
+
+
+class SigningKeyOut(Ok):
+    """``POST /clients/{id}/signing-key``: the client's new signing key, shown once."""
+
+    client_id: str
+    signing_key: str
+    created_at: int
 
 
 class IntegrationOut(Wire):
@@ -226,3 +238,47 @@ class HealthOut(Ok):
     conversations: int
     client_states: dict[str, int]
     conversation_states: dict[str, int]
+
+
+# --- batches (a superset of the seed's API: the single routes are unchanged) ----------
+
+# Items per batch request; the body limit (RELAY_MAX_BODY_BYTES) applies to the whole batch.
+MAX_BATCH_ITEMS = 500
+
+
+class InboundBatchIn(Wire):
+    """``POST /inbound/batch``: ``{messages: [{from, text, idempotencyKey?}, ...]}``."""
+
+    messages: list[InboundIn] = Field(
+        min_length=1, max_length=MAX_BATCH_ITEMS, description="stored in one transaction"
+    )
+
+
+class SendBatchIn(Wire):
+    """``POST /send/batch``: ``{messages: [{to?, text, conversationId?, idempotencyKey?,
+    ackIds?}, ...]}``."""
+
+    messages: list[SendIn] = Field(
+        min_length=1, max_length=MAX_BATCH_ITEMS, description="stored in one transaction"
+    )
+
+
+class BatchItemOut(Wire):
+    """One item's outcome, in the order of the request: ``{ok: true, status: 200,
+    message}`` or ``{ok: false, status, error_code, error}`` (+ ``retryAfter``, seconds,
+    for 429)."""
+
+    ok: bool
+    status: int
+    message: MessageOut | None = None
+    error_code: str | None = Field(default=None, alias="error_code")
+    error: str | None = None
+    retry_after: int | None = None
+
+
+class BatchOut(Ok):
+    """``POST /inbound/batch``, ``POST /send/batch``: ``results`` (one per item, in order),
+    ``stored`` (how many items are stored now, retries of a key included)."""
+
+    results: list[BatchItemOut]
+    stored: int

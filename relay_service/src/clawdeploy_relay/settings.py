@@ -3,8 +3,9 @@
 Environment names are ``RELAY_`` + the field name in upper case (``RELAY_ADMIN_TOKEN``,
 ``RELAY_STALE_AFTER_S``, ...). The env file's path comes from ``RELAY_ENV_FILE``; it holds
 the admin token, so :func:`load_settings` refuses it when group or others may read it.
-Times are seconds (floats); sizes are bytes or characters as named. The admin token and
-the database URL (it may hold a password) are :class:`~pydantic.SecretStr`, and no
+Times are seconds (floats); sizes are bytes or characters as named. The admin token, the
+signing secret and the database URL (it may hold a password) are
+:class:`~pydantic.SecretStr`, and no
 validation error shows an input value.
 """
 
@@ -53,8 +54,14 @@ class Settings(BaseSettings):
     client_burst: int = Field(default=100, ge=1)
     user_rate_per_s: float = Field(default=2.0, gt=0)
     user_burst: int = Field(default=10, ge=1)
+    # WebSocket signed hello (README "WebSocket"): the server secret every client's signing
+    # key is derived from (unset: no signing keys, bearer only), the clock-skew window and
+    # how long an upgrade without a bearer token may take to send its hello.
+    signing_secret: SecretStr | None = None
+    ws_hello_skew_s: float = Field(default=60.0, gt=0, le=600)
+    ws_hello_timeout_s: float = Field(default=5.0, gt=0, le=60)
 
-    @field_validator("admin_token", mode="before")
+    @field_validator("admin_token", "signing_secret", mode="before")
     @classmethod
     def _blank_token_is_unset(cls, value: object) -> object:
         if isinstance(value, SecretStr):
@@ -63,7 +70,7 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("admin_token")
+    @field_validator("admin_token", "signing_secret")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 32:

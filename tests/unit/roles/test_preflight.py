@@ -125,3 +125,80 @@ def test_argument_specs_reject_unknown_choices_before_any_task(tmp_path):
     out = result.stdout + result.stderr
     assert "gateway_image_source" in out and "pull, build, archive" in out
     assert "TASK [clawdeploy.openclaw.gateway : Create the gateway group]" not in out
+
+
+# Cells: gateway_cells entries placed on this host ("localhost") join its instances.
+TEAM = [
+    {"id": "alice", "display_name": "王小明", "host": "localhost"},
+    {"id": "bob", "host": "localhost", "cpus": 1.5, "port": 18810},
+]
+
+
+def test_cells_pass_preflight_and_get_ports(tmp_path):
+    result = run_role(tmp_path, {**GOOD, "gateway_cells": TEAM})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "TASK [clawdeploy.openclaw.gateway : Allocate the ports]" in result.stdout
+
+
+def test_without_cells_nothing_is_allocated(tmp_path):
+    result = run_role(tmp_path, GOOD)
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = result.stdout.split("Read the record of allocated ports", 1)[1]
+    assert after.split("TASK [", 1)[0].strip().endswith("skipping: [localhost]")
+
+
+@pytest.mark.parametrize(
+    ("cells", "message"),
+    [
+        (
+            [{"id": "alice", "host": "gw9"}],
+            "gateway_cells[0] (alice): host 'gw9' is not in the inventory; use one of: localhost",
+        ),
+        ([{"id": "Alice", "host": "localhost"}], "id 'Alice' must be 1-40 lowercase letters"),
+        (
+            [{"id": "alice", "host": "localhost"}, {"id": "alice", "host": "localhost"}],
+            "gateway_cells: id alice is used by entries #0, #1",
+        ),
+        (
+            [{"id": "alice", "host": "localhost", "port": 18789}],
+            "port 18789 on host localhost is given to instance main and cell alice",
+        ),
+        (
+            [
+                {"id": "alice", "host": "localhost", "port": 18810},
+                {"id": "bob", "host": "localhost", "port": 18810},
+            ],
+            "port 18810 on host localhost is given to cell alice and cell bob",
+        ),
+        ([{"id": "alice", "host": "localhost", "port": 99999}], "port 99999 must be an integer"),
+        (
+            [{"id": "alice", "host": "localhost", "state": "absent"}],
+            "gateway_cells: state absent (alice) is not supported yet",
+        ),
+        ([{"id": "main", "host": "localhost"}], "id main is also a gateway_instances name"),
+        ([{"id": "alice", "host": "localhost", "cpus": 0}], "cpus 0 must be a positive number"),
+    ],
+)
+def test_bad_cells_fail_with_what_to_fix(tmp_path, cells, message):
+    result = run_role(tmp_path, {**GOOD, "gateway_cells": cells})
+    assert result.returncode != 0
+    assert message in " ".join((result.stdout + result.stderr).split())
+
+
+def test_a_range_with_no_free_port_left_names_the_cell(tmp_path):
+    cells = [{"id": "alice", "host": "localhost"}, {"id": "bob", "host": "localhost"}]
+    change = {"gateway_cells": cells, "gateway_port_range": "18811-18811"}
+    result = run_role(tmp_path, {**GOOD, **change})
+    assert result.returncode != 0
+    out = " ".join((result.stdout + result.stderr).split())
+    assert "instance bob: no free port left in gateway_port_range 18811-18811" in out
+
+
+def test_a_bad_port_range_is_refused(tmp_path):
+    change = {
+        "gateway_cells": [{"id": "alice", "host": "localhost"}],
+        "gateway_port_range": "80-90",
+    }
+    result = run_role(tmp_path, {**GOOD, **change})
+    assert result.returncode != 0
+    assert "gateway_port_range '80-90' must be FIRST-LAST within 1024-65535" in result.stdout

@@ -11,6 +11,8 @@ Modules: :mod:`.settings` (``CONNECTOR_*``), :mod:`.openresponses` (the gateway'
 format), :mod:`.gateway` and :mod:`.relay_client` (HTTP), :mod:`.errors`, :mod:`.backoff`,
 :mod:`.stop`, :mod:`.ask` (the gateway with retries), :mod:`.deliver` (send and ack with
 retries), :mod:`.handler` (one message, one log line), :mod:`.dispatch` (per-conversation
-order, concurrency), :mod:`.runner` (the poll loop, shutdown), :mod:`.logs`, :mod:`.main`
-(the ``clawdeploy-relay-connector`` entry point).
+order, concurrency, cancels), :mod:`.runner` (the poll loop or the WebSocket loop,
+shutdown), :mod:`.websocket` (a WebSocket client on wsproto) and :mod:`.ws_client` (the
+relay's ``/ws`` frames, ``CONNECTOR_TRANSPORT=ws``), :mod:`.logs`, :mod:`.main` (the
+``clawdeploy-relay-connector`` entry point).
 """

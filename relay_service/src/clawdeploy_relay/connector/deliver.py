@@ -20,6 +20,7 @@ honoured); on 401/403 every ``CONNECTOR_AUTH_RETRY_S`` with an error in the log.
 
 import logging
 import random
+from typing import Any, Protocol
 
 from .backoff import backoff_delay
 from .errors import RelayError
@@ -43,9 +44,12 @@ def relay_retry_delay(
         delay = settings.auth_retry_s
         log(
             logging.ERROR,
-            "relay refused the client token: check CONNECTOR_CLIENT_TOKEN (POST /clients)",
+            "relay refused the client token: check CONNECTOR_CLIENT_TOKEN (POST /clients)"
+            if exc.code != "hello_expired"
+            else "relay refused the hello's time: check this host's clock (NTP)",
             http_status=exc.status,
             code=exc.code,
+            detail=exc.detail,
             retry_in_s=delay,
         )
         return delay
@@ -62,11 +66,28 @@ def relay_retry_delay(
     return delay
 
 
+class Replies(Protocol):
+    """What delivering needs of a relay transport: :class:`~.relay_client.RelayClient`
+    (HTTP) or :class:`~.ws_client.WsRelayClient` (``/ws`` frames)."""
+
+    async def send(
+        self, message: InboundMessage, text: str, key: str, ack_ids: list[str]
+    ) -> dict[str, Any]:
+        """Store the reply; ack ``ack_ids``."""
+
+    async def ack(self, ids: list[str]) -> int:
+        """Ack ``ids``."""
+
+
 class Deliverer:
     """Send replies and ack their messages on one relay."""
 
     def __init__(
-        self, settings: ConnectorSettings, relay: RelayClient, stop: Stop, rng: random.Random
+        self,
+        settings: ConnectorSettings,
+        relay: RelayClient | Replies,
+        stop: Stop,
+        rng: random.Random,
     ) -> None:
         self.settings = settings
         self.relay = relay

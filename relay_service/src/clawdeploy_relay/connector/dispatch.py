@@ -7,6 +7,11 @@ already held (queued or being handled) is ignored when the relay delivers it aga
 (its lease ran out meanwhile). When a message ends ``abandoned`` or ``rejected`` (left
 un-acked), the rest of its conversation's queue is dropped too, so the relay delivers
 them again after it, in order.
+
+:meth:`Dispatcher.cancel` (the relay's ``cancel`` frame in ``ws`` mode: the user side
+cancelled the message and the relay acked it) drops a queued message, or cancels the one
+being handled (its gateway request is cut; its outcome is ``cancelled``); the
+conversation goes on with its next message.
 """
 
 import asyncio
@@ -19,6 +24,7 @@ from .stop import Stop
 
 Handle = Callable[[InboundMessage], Awaitable[str]]
 LEFT_UNACKED = frozenset({"abandoned", "rejected"})
+CANCELLED = "cancelled"
 
 
 class Dispatcher:
@@ -42,6 +48,8 @@ class Dispatcher:
         self._waiting: deque[str] = deque()  # conversations with a queue and no worker
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._held: set[str] = set()
+        self._running: dict[str, asyncio.Task[str]] = {}  # message id → its handling
+        self.cancelled: set[str] = set()  # ids being cancelled (the handler reads it)
 
     def has_room(self) -> bool:
         """True when a new conversation could start now (a worker is free, none waits)."""
@@ -68,6 +76,22 @@ class Dispatcher:
         self._start_waiting()
         return new
 
+    def cancel(self, message_id: str) -> str:
+        """Stop work on a message: ``running`` (its handling is cancelled), ``queued``
+        (dropped from its queue) or ``unknown`` (not held here)."""
+        task = self._running.get(message_id)
+        if task is not None:
+            self.cancelled.add(message_id)
+            task.cancel()
+            return "running"
+        for queue in self._queues.values():
+            for message in list(queue):
+                if message.id == message_id:
+                    queue.remove(message)
+                    self._held.discard(message_id)
+                    return "queued"
+        return "unknown"
+
     def _start_waiting(self) -> None:
         while self._waiting and len(self._workers) < self._concurrency and not self._stop.is_set():
             conv = self._waiting.popleft()
@@ -82,14 +106,24 @@ class Dispatcher:
             queue = self._queues[conv]
             while queue and not self._stop.is_set():
                 message = queue[0]
+                task = asyncio.ensure_future(self._handle(message))
+                self._running[message.id] = task
                 try:
-                    outcome = await self._handle(message)
+                    outcome = await task
+                except asyncio.CancelledError:
+                    current = asyncio.current_task()
+                    if message.id not in self.cancelled or (current and current.cancelling()):
+                        raise  # a shutdown, not the user's cancel
+                    outcome = CANCELLED
                 except Exception:  # a bug: keep the connector alive, leave it un-acked
                     logger.exception(
                         "handling a message failed",
                         extra={"fields": {"conversation_id": conv, "message_id": message.id}},
                     )
                     outcome = "abandoned"
+                finally:
+                    self._running.pop(message.id, None)
+                    self.cancelled.discard(message.id)
                 queue.popleft()
                 self._held.discard(message.id)
                 if outcome in LEFT_UNACKED:

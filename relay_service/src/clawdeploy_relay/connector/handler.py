@@ -11,7 +11,8 @@ The log line (INFO, event ``message``) carries ``conversation_id``, ``message_id
 ``delivery_count``, ``outcome``, ``source`` (``reply``, ``error_reply``, ``empty``,
 ``remembered``), ``gateway_attempts`` and ``latency_ms`` (poll to ack, milliseconds);
 never the text. Outcomes are those of :mod:`.deliver` plus ``abandoned`` (stopping: left
-un-acked; the relay delivers it again after its lease).
+un-acked; the relay delivers it again after its lease) and ``cancelled`` (the user side
+cancelled it, ``ws`` mode: the relay acked it; nothing is sent).
 """
 
 import asyncio
@@ -31,9 +32,12 @@ REMEMBERED = 1000
 class MessageHandler:
     """Answer messages: ``await handler.handle(message)`` returns the outcome."""
 
-    def __init__(self, asker: Asker, deliverer: Deliverer) -> None:
+    def __init__(
+        self, asker: Asker, deliverer: Deliverer, cancelled: set[str] | None = None
+    ) -> None:
         self.asker = asker
         self.deliverer = deliverer
+        self.cancelled = cancelled if cancelled is not None else set()
         self._replies: OrderedDict[str, str] = OrderedDict()
 
     def _remember(self, message_id: str, text: str) -> None:
@@ -58,6 +62,8 @@ class MessageHandler:
         except AbandonedError:
             pass
         except asyncio.CancelledError:
+            if message.id in self.cancelled:
+                outcome = "cancelled"
             self._line(message, outcome, source, attempts, started)
             raise
         self._line(message, outcome, source, attempts, started)

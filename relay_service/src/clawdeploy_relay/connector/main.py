@@ -24,10 +24,11 @@ def _fail(message: str) -> int:
 
 
 def _missing(settings: ConnectorSettings) -> str | None:
-    if settings.client_token is None:
+    if settings.client_token is None and settings.signing_key is None:
         return (
             "CONNECTOR_CLIENT_TOKEN is not set; put the token of POST /clients in a 0600 file "
-            "and name it with CONNECTOR_ENV_FILE"
+            "and name it with CONNECTOR_ENV_FILE (with CONNECTOR_TRANSPORT=ws, "
+            "CONNECTOR_SIGNING_KEY and CONNECTOR_CLIENT_ID may replace it)"
         )
     if settings.gateway_token is None:
         return (

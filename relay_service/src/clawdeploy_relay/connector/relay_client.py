@@ -103,6 +103,13 @@ class RelayClient:
         except (KeyError, TypeError, ValueError):
             raise RelayError("unavailable", "GET /poll answered malformed messages") from None
 
+    async def heartbeat(self) -> None:
+        """Tell the relay this client is alive without taking anything (``GET /poll?max=0``).
+
+        :raises RelayError: as :meth:`poll`.
+        """
+        await self._call("GET", "/poll", params={"max": "0", "ack": "explicit"})
+
     async def send(
         self, message: InboundMessage, text: str, key: str, ack_ids: list[str]
     ) -> dict[str, Any]:

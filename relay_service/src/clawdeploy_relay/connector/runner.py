@@ -4,9 +4,21 @@ It polls (``GET /poll?wait=CONNECTOR_POLL_WAIT_S&ack=explicit``) only when it ca
 work at once: a worker is free (:class:`~.dispatch.Dispatcher`) and the gateway answers
 (:class:`~.ask.Gate`). So a busy or failing gateway takes no new messages (beyond what a
 long-poll already under way brings), and their leases stay with the relay, not in this
-process. A relay that cannot be
+process. While every worker is busy it sends a heartbeat (``GET /poll?max=0``) every
+``CONNECTOR_HEARTBEAT_S``, so the relay keeps it connected through a long gateway call;
+while the gateway fails it sends nothing, so the relay sees it go stale. A relay that cannot be
 reached (or answers 5xx/429) is polled again after a backoff with jitter; one that
 refuses the client token every ``CONNECTOR_AUTH_RETRY_S``.
+
+With ``CONNECTOR_TRANSPORT=ws`` it holds the relay's ``/ws`` instead
+(:class:`~.ws_client.WsRelayClient`): the relay pushes messages (leased as by an explicit
+poll) and ``cancel`` frames, and replies and acks go back as frames. The socket is held
+only while the gateway answers (the gate is open): it is closed when the gateway fails,
+so the relay sees the client go stale exactly as when it stops polling, and opened again
+when the gateway answers. A socket that cannot be opened or drops is opened again after
+the same backoff as a failed poll. Pushes are not held back while every worker is busy:
+they wait in the dispatcher's queues (their leases may run out meanwhile; the redelivery
+of a message held here is ignored and its reply acks it all the same).
 
 Stopping (:meth:`Connector.request_stop`, SIGTERM): the long-poll is cancelled, queued
 messages are left un-acked, messages being handled get ``CONNECTOR_SHUTDOWN_GRACE_S`` to
@@ -28,9 +40,10 @@ from .errors import RelayError
 from .gateway import GatewayClient
 from .handler import MessageHandler
 from .logs import log
-from .relay_client import RelayClient
+from .relay_client import InboundMessage, RelayClient
 from .settings import ConnectorSettings
 from .stop import AbandonedError, Stop
+from .ws_client import WsRelayClient
 
 T = TypeVar("T")
 
@@ -69,7 +82,7 @@ class Connector:
     def __init__(
         self,
         settings: ConnectorSettings,
-        relay: RelayClient,
+        relay: RelayClient | WsRelayClient,
         gateway: GatewayClient,
         rng: random.Random | None = None,
     ) -> None:
@@ -85,11 +98,9 @@ class Connector:
 
         :raises ValueError: the client or gateway token is unset.
         """
-        if settings.client_token is None or settings.gateway_token is None:
-            raise ValueError("the client token and the gateway token must be set")
-        relay = RelayClient(
-            settings.relay_url, settings.client_token.get_secret_value(), settings.relay_timeout_s
-        )
+        if settings.gateway_token is None:
+            raise ValueError("the gateway token must be set")
+        relay = build_relay(settings)
         gateway = GatewayClient(
             settings.gateway_url,
             settings.gateway_token.get_secret_value(),
@@ -108,7 +119,7 @@ class Connector:
         s = self.settings
         return [
             t.get_secret_value() if t is not None else None
-            for t in (s.client_token, s.gateway_token)
+            for t in (s.client_token, s.gateway_token, s.signing_key)
         ]
 
     async def run(self) -> None:
@@ -117,8 +128,11 @@ class Connector:
         wake = asyncio.Event()
         gate = Gate(wake.set)
         asker = Asker(s, self.gateway, gate, self.stop, self.rng, self._secrets())
-        handler = MessageHandler(asker, Deliverer(s, self.relay, self.stop, self.rng))
-        dispatcher = Dispatcher(handler.handle, s.concurrency, self.stop, wake.set)
+        dispatcher = Dispatcher(self._handle_later, s.concurrency, self.stop, wake.set)
+        handler = MessageHandler(
+            asker, Deliverer(s, self.relay, self.stop, self.rng), dispatcher.cancelled
+        )
+        self._handler = handler
         log(
             logging.INFO,
             "started",
@@ -126,29 +140,41 @@ class Connector:
             gateway_url=s.gateway_url,
             agent_model=s.agent_model,
             concurrency=s.concurrency,
+            transport=s.transport,
         )
         try:
-            await self._poll_loop(wake, gate, dispatcher)
+            if isinstance(self.relay, WsRelayClient):
+                await self._ws_loop(self.relay, wake, gate, dispatcher)
+            else:
+                await self._poll_loop(self.relay, wake, gate, dispatcher)
         finally:
             self.stop.set()
             held = dispatcher.held()
             await dispatcher.shutdown(s.shutdown_grace_s)
             log(logging.INFO, "stopped", held_at_stop=held)
 
-    async def _poll_loop(self, wake: asyncio.Event, gate: Gate, dispatcher: Dispatcher) -> None:
+    async def _handle_later(self, message: InboundMessage) -> str:
+        return await self._handler.handle(message)
+
+    async def _poll_loop(
+        self, relay: RelayClient, wake: asyncio.Event, gate: Gate, dispatcher: Dispatcher
+    ) -> None:
         s = self.settings
         failures = 0
         while not self.stop.is_set():
             wake.clear()
-            if not (gate.is_open() and dispatcher.has_room()):
+            if not gate.is_open():  # the gateway fails: the relay shall see us go stale
                 with suppress(_InterruptedError):
                     await _race(wake.wait(), self.stop.wait)
+                continue
+            if not dispatcher.has_room():  # busy: take nothing, but stay connected
+                await self._heartbeat_until(relay, wake)
                 continue
             try:
                 # A long-poll runs to its end even if the gate closes meanwhile: the relay
                 # would still lease what arrives to the request we gave up (until the lease
                 # ran out). Only a stop cuts it short.
-                messages = await _race(self.relay.poll(s.poll_wait_s), self.stop.wait)
+                messages = await _race(relay.poll(s.poll_wait_s), self.stop.wait)
             except _InterruptedError:
                 return
             except RelayError as exc:
@@ -163,7 +189,94 @@ class Connector:
                 failures = 0
             dispatcher.offer(messages)
 
+    async def _heartbeat_until(self, relay: RelayClient, wake: asyncio.Event) -> None:
+        """Wait for ``wake`` (room for work, or the gate changed) or a stop, sending the
+        relay a heartbeat every ``CONNECTOR_HEARTBEAT_S`` meanwhile. A failed heartbeat is
+        logged; the next one (or the next poll) tries again."""
+        while not self.stop.is_set():
+            try:
+                await asyncio.wait_for(
+                    _race(wake.wait(), self.stop.wait), self.settings.heartbeat_s
+                )
+                return  # woken
+            except _InterruptedError:
+                return  # stopping
+            except TimeoutError:
+                pass
+            try:
+                await relay.heartbeat()
+            except RelayError as exc:
+                log(logging.WARNING, "heartbeat failed", error=exc.detail)
+
+    async def _ws_loop(
+        self, relay: WsRelayClient, wake: asyncio.Event, gate: Gate, dispatcher: Dispatcher
+    ) -> None:
+        """Hold ``/ws`` while the gateway answers; reconnect with backoff (module doc)."""
+        s = self.settings
+        failures = 0
+
+        async def gate_closed() -> None:
+            while gate.is_open():
+                wake.clear()
+                await wake.wait()
+
+        def on_cancel(message_id: str, conversation_id: str) -> None:
+            state = dispatcher.cancel(message_id)
+            log(
+                logging.INFO,
+                "cancel",
+                message_id=message_id,
+                conversation_id=conversation_id,
+                state=state,
+            )
+
+        while not self.stop.is_set():
+            wake.clear()
+            if not gate.is_open():
+                with suppress(_InterruptedError):
+                    await _race(wake.wait(), self.stop.wait)
+                continue
+            try:
+                try:
+                    await _race(relay.connect(), self.stop.wait)
+                    if failures:
+                        log(logging.INFO, "relay reachable again", failed_connects=failures)
+                        failures = 0
+                    log(logging.INFO, "websocket open", signed_hello=relay.signed)
+                    await _race(
+                        relay.serve(dispatcher.offer, on_cancel), self.stop.wait, gate_closed
+                    )
+                finally:
+                    await relay.disconnect()
+            except _InterruptedError:
+                if self.stop.is_set():
+                    return
+                log(logging.INFO, "websocket closed: the gateway is failing")
+                continue
+            except RelayError as exc:
+                failures += 1
+                try:
+                    await self.stop.sleep(relay_retry_delay(s, exc, failures, self.rng))
+                except AbandonedError:
+                    return
+
     async def aclose(self) -> None:
-        """Close both HTTP clients."""
+        """Close both clients."""
         await self.relay.aclose()
         await self.gateway.aclose()
+
+
+def build_relay(settings: ConnectorSettings) -> RelayClient | WsRelayClient:
+    """The relay transport ``settings`` ask for (``CONNECTOR_TRANSPORT``).
+
+    :raises ValueError: no client token (nor, for ``ws``, a signing key).
+    """
+    token = settings.client_token.get_secret_value() if settings.client_token else None
+    if settings.transport == "ws":
+        key = settings.signing_key.get_secret_value() if settings.signing_key else None
+        return WsRelayClient(
+            settings.relay_url, token, settings.relay_timeout_s, settings.client_id, key
+        )
+    if token is None:
+        raise ValueError("the client token must be set")
+    return RelayClient(settings.relay_url, token, settings.relay_timeout_s)

@@ -2,13 +2,15 @@
 
 Environment names are ``CONNECTOR_`` + the field name in upper case
 (``CONNECTOR_RELAY_URL``, ``CONNECTOR_CONCURRENCY``, ...). ``CONNECTOR_ENV_FILE`` names a
-dotenv file (it holds the client token) and ``CONNECTOR_GATEWAY_ENV_FILE`` the gateway
-instance's ``.env``, whose ``OPENCLAW_GATEWAY_TOKEN`` is the gateway token (the key the
-gateway itself reads: OpenClaw docs ``help/environment.md``); both must be 0600 or 0400
-(:mod:`..envfile`). Times are seconds (floats).
+dotenv file (it holds the client token, and in ``ws`` mode may hold the signing key) and
+``CONNECTOR_GATEWAY_ENV_FILE`` the gateway instance's ``.env``, whose
+``OPENCLAW_GATEWAY_TOKEN`` is the gateway token (the key the gateway itself reads:
+OpenClaw docs ``help/environment.md``); both must be 0600 or 0400 (:mod:`..envfile`).
+Times are seconds (floats).
 """
 
 import re
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,12 +45,21 @@ class ConnectorSettings(BaseSettings):
 
     relay_url: str = "http://127.0.0.1:9876"
     client_token: SecretStr | None = None
+    # How messages come: long-polls (the default) or pushed on the relay's /ws, which a
+    # signing key (with the client id) opens by a signed hello instead of the bearer token.
+    transport: Literal["poll", "ws"] = "poll"
+    client_id: str | None = Field(default=None, max_length=64, pattern=r"^[\x21-\x7e]+$")
+    signing_key: SecretStr | None = None
     gateway_url: str = "http://127.0.0.1:18789"
     gateway_token: SecretStr | None = None
     gateway_env_file: str | None = None
     agent_model: str = "openclaw"
     # Long-poll: the relay answers after at most min(wait, RELAY_POLL_MAX_WAIT_S).
     poll_wait_s: float = Field(default=20.0, ge=0, le=120)
+    # While every worker is busy (a slow gateway), no poll runs: a heartbeat this often keeps
+    # the client connected on the relay (below RELAY_STALE_AFTER_S), so its conversations
+    # do not fail over while it is working on them.
+    heartbeat_s: float = Field(default=10.0, gt=0, le=300)
     relay_timeout_s: float = Field(default=15.0, gt=0, le=300)
     # OpenClaw answers a dead provider with 502/408 only after ~75 s of its own retries.
     gateway_timeout_s: float = Field(default=300.0, gt=0, le=3600)
@@ -62,7 +73,14 @@ class ConnectorSettings(BaseSettings):
     empty_reply: str = Field(default="(no reply)", min_length=1, max_length=2000)
     log_level: str = Field(default="INFO", pattern=r"(?i)^(debug|info|warning|error)$")
 
-    @field_validator("client_token", "gateway_token", "gateway_env_file", mode="before")
+    @field_validator(
+        "client_token",
+        "gateway_token",
+        "gateway_env_file",
+        "signing_key",
+        "client_id",
+        mode="before",
+    )
     @classmethod
     def _blank_token_is_unset(cls, value: object) -> object:
         return _blank_is_none(value)
@@ -93,6 +111,10 @@ class ConnectorSettings(BaseSettings):
             )
         if self.gateway_token is not None and self.gateway_env_file is not None:
             raise ValueError("set CONNECTOR_GATEWAY_ENV_FILE or CONNECTOR_GATEWAY_TOKEN, not both")
+        if self.signing_key is not None and self.transport != "ws":
+            raise ValueError("CONNECTOR_SIGNING_KEY is for CONNECTOR_TRANSPORT=ws")
+        if self.signing_key is not None and self.client_id is None:
+            raise ValueError("CONNECTOR_SIGNING_KEY needs CONNECTOR_CLIENT_ID (its clientId)")
         return self
 
 

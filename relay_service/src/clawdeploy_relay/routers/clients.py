@@ -1,6 +1,7 @@
 """Gateway clients (admin token): ``POST /clients``, ``GET /clients``, ``DELETE /clients/{id}``.
 
-``POST`` answers the seed's ``{clientId, token, name}``; the token is shown there only.
+``POST`` answers the seed's ``{clientId, token, name}`` and ``signingKey`` (the key of
+``/ws``'s signed hello, when ``RELAY_SIGNING_SECRET`` is set); both are shown there only.
 """
 
 import logging
@@ -27,12 +28,15 @@ def create_client(
     """Register a gateway client; its token (``rc_…``) is in this answer only."""
     made = principals.create("client", body.name)
     logger.info("client registered: id=%s name=%r", made["id"], made["name"])
+    signing = request.app.state.signing  # /ws's signed hello (routers/signing.py)
+    key = signing.issue(made["id"])["signingKey"] if signing.configured else None
     return ok(
         request,
         clientId=made["id"],
         token=made["token"],
         name=made["name"],
         createdAt=made["createdAt"],
+        signingKey=key,
     )
 
 
@@ -63,5 +67,6 @@ async def revoke_client(
     """
     revoked = await run_in_threadpool(principals.revoke, "client", client_id)
     notifier.notify([client_id])
+    request.app.state.relay.request_rehome()  # the next poll moves its work (no wait)
     logger.info("client revoked: id=%s", client_id)
     return ok(request, **revoked)

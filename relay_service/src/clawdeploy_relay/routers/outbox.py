@@ -8,6 +8,8 @@ does not consume: pass the answer's ``cursor`` back as ``?after=`` for the next 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from ..auth import IntegrationDep
 from ..deps import get_relay, ok
@@ -25,7 +27,7 @@ MAX_CURSOR = 2**63 - 1  # a seq is a 64-bit SQL integer; larger would be a 500, 
     response_model=OutboxOut,
     responses={404: {"model": ErrorOut, "description": "integration_not_found"}},
 )
-def outbox(
+async def outbox(
     request: Request,
     reader: IntegrationDep,
     relay: Annotated[RelayService, Depends(get_relay)],
@@ -36,7 +38,7 @@ def outbox(
         str | None,
         Query(alias="integrationId", max_length=64, pattern=NO_NUL, description="admin only"),
     ] = None,
-) -> dict[str, Any]:
+) -> Any:
     """At most ``RELAY_OUTBOX_BATCH`` replies with ``seq > after``; ``cursor`` is the last
     ``seq`` returned (or ``after`` when there is none)."""
     target = reader.integration_id
@@ -45,6 +47,6 @@ def outbox(
             # Another integration's replies: answer as if it did not exist.
             raise ApiError(404, "integration_not_found", "no such integration for this token")
         target = integration_id
-    messages = relay.outbox(target, after)
+    messages = await run_in_threadpool(relay.outbox, target, after)
     cursor = messages[-1]["seq"] if messages else after
-    return ok(request, messages=messages, cursor=cursor)
+    return JSONResponse(ok(request, messages=messages, cursor=cursor))

@@ -19,6 +19,7 @@ import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from ..auth import ClientDep
@@ -41,15 +42,22 @@ async def poll(
     notifier: Annotated[Notifier, Depends(get_notifier)],
     wait: Annotated[float, Query(ge=0, le=120, description="long-poll seconds")] = 0.0,
     ack: Annotated[Literal["poll", "explicit"], Query(description="ack mode")] = "poll",
-) -> dict[str, Any]:
+    limit: Annotated[
+        int | None,
+        Query(alias="max", ge=0, le=1000, description="at most this many (0: a heartbeat)"),
+    ] = None,
+) -> Any:
     """Lease this client's next messages (in order per conversation, at most
-    ``RELAY_POLL_BATCH``); with ``wait``, hold the answer until one is queued."""
+    ``RELAY_POLL_BATCH`` or ``max``); with ``wait``, hold the answer until one is queued.
+    ``max=0`` is a heartbeat: the client counts as connected, takes nothing, and the
+    answer comes at once."""
+    wait = 0.0 if limit == 0 else wait
     deadline = time.monotonic() + min(wait, settings.poll_max_wait_s)
     implicit = ack == "poll"
     while True:
         # The version is read before the claim, so a message queued in between wakes us.
         seen = notifier.version(client.id)
-        result = await run_in_threadpool(relay.poll, client.id, implicit)
+        result = await run_in_threadpool(relay.poll, client.id, implicit, limit)
         remaining = deadline - time.monotonic()
         if result.messages or remaining <= 0:
             break
@@ -59,13 +67,22 @@ async def poll(
         # wait out RELAY_LEASE_S before going to the client's next poll).
         if await request.is_disconnected():
             break
-    return ok(request, messages=result.messages)
+    return JSONResponse(ok(request, messages=result.messages))
 
 
 @router.post("/ack", response_model=AckOut, responses=BODY_ERRORS)
-def ack_messages(
-    request: Request, body: AckIn, client: ClientDep, relay: RelayDep
-) -> dict[str, Any]:
+async def ack_messages(
+    request: Request,
+    body: AckIn,
+    client: ClientDep,
+    relay: RelayDep,
+    notifier: Annotated[Notifier, Depends(get_notifier)],
+) -> Any:
     """Ack polled messages by id. Ids not leased to this client (already acked, another
     client's, unknown) are skipped, not errors: ``acked`` says how many counted."""
-    return ok(request, acked=relay.ack(client.id, body.ids))
+    acked = await run_in_threadpool(relay.ack, client.id, body.ids)
+    if acked:
+        # An ack ends a conversation's lease: its next message may be taken now, so a
+        # long-poll of this client held meanwhile (a connector with concurrency) wakes.
+        notifier.notify([client.id])
+    return JSONResponse(ok(request, acked=acked))

@@ -28,7 +28,7 @@ class Overview:
         """
         relay, s = self.relay, self.relay.settings
         now = relay.clock()
-        with relay.store.tx() as conn:
+        with relay.store.read() as conn:
             loads = relay.loads(conn, now)
             convs = relay.store.conversation_state_counts(
                 conn, now, s.idle_after_s, s.conversation_ttl_s
@@ -45,7 +45,7 @@ class Overview:
 
     def clients(self) -> list[dict[str, Any]]:
         """Every client: ``{id, name, state, pending, createdAt, lastSeenAt, revokedAt}``."""
-        with self.relay.store.tx() as conn:
+        with self.relay.store.read() as conn:
             loads = self.relay.loads(conn, self.relay.clock())
         return [
             {
@@ -62,7 +62,7 @@ class Overview:
 
     def conversations(self) -> list[dict[str, Any]]:
         """Every conversation without its history, with ``messageCount`` and ``pending``."""
-        with self.relay.store.tx() as conn:
+        with self.relay.store.read() as conn:
             rows = self.relay.store.list_conversations(conn)
         return [
             {
@@ -75,7 +75,7 @@ class Overview:
 
     def conversation(self, conv_id: str) -> dict[str, Any]:
         """Any conversation with its full history (the admin's view)."""
-        with self.relay.store.tx() as conn:
+        with self.relay.store.read() as conn:
             conv = self.relay.store.conversation(conn, conv_id)
             history = self.relay.store.history(conn, conv_id) if conv else []
         if conv is None:

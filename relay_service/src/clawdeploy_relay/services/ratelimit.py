@@ -21,21 +21,28 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def check(self, key: str) -> None:
-        """Take one token for ``key``; raise 429 ``rate_limited`` when there is none."""
+    def check(self, key: str, cost: int = 1) -> None:
+        """Take ``cost`` tokens for ``key`` (a batch counts its items); raise 429
+        ``rate_limited`` when there are not enough.
+
+        A cost above the burst passes when the bucket is full and leaves it in debt: the
+        next requests wait until the rate has paid for every item, so the long-run rate
+        holds for batches too.
+        """
         now = self.clock()
+        need = float(min(cost, self.burst))
         with self._lock:
             tokens, stamp = self._buckets.get(key, (float(self.burst), now))
             tokens = min(float(self.burst), tokens + (now - stamp) * self.rate)
-            if tokens < 1.0:
+            if tokens < need:
                 self._buckets[key] = (tokens, now)
-                retry = max(1, math.ceil((1.0 - tokens) / self.rate))
+                retry = max(1, math.ceil((need - tokens) / self.rate))
                 raise ApiError(
                     429,
                     "rate_limited",
                     f"too many requests; retry after {retry} s",
                     headers={"Retry-After": str(retry)},
                 )
-            self._buckets[key] = (tokens - 1.0, now)
+            self._buckets[key] = (tokens - cost, now)
             if len(self._buckets) > 100_000:  # forget full buckets rather than grow forever
                 self._buckets = {k: v for k, v in self._buckets.items() if v[0] < self.burst - 1}

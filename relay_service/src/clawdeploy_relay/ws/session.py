@@ -11,8 +11,15 @@ sends ``ready`` and runs two tasks until the client goes:
   ``send``), at most ``keepalive_s`` seconds, then claims again, which also keeps the client
   ``connected``;
 * the **reader** answers each frame (:mod:`.frames`): ``ack`` → ``acked``, ``send`` →
-  ``sent``, ``ping`` → ``pong``; a refused frame → ``error`` and the socket stays open.
-  Frames count against the client's request rate, like HTTP requests.
+  ``sent``, ``chunk`` → ``chunked`` (only when it has a ``ref``), ``ping`` → ``pong``; a
+  refused frame → ``error`` and the socket stays open. Frames count against the client's
+  request rate, like HTTP requests. Chunks go to the node's
+  :class:`~..services.streams.StreamBuffer` (the first chunk of a reply checks that its
+  message is this client's and in flight); a ``send`` drops its conversation's streams, an
+  ``ack`` those of the acked messages.
+
+Every open session is in the node's :class:`Sockets`, through which ``POST /cancel``
+pushes ``{"type": "cancel", messageId, conversationId}`` to the client's sockets.
 
 Closing the socket releases nothing: unacked messages are delivered again once their lease
 runs out (to this client when it reconnects, to another one on failover). A client revoked
@@ -33,14 +40,53 @@ from ..services.notifier import Notifier
 from ..services.principals import Principal, Principals
 from ..services.ratelimit import RateLimiter
 from ..services.relay import RelayService
+from ..services.streams import StreamBuffer, owned_message
 from ..settings import Settings
-from .frames import AckFrame, ClientFrame, PingFrame, SendFrame, error_frame, parse_frame
+from .frames import (
+    AckFrame,
+    ChunkFrame,
+    ClientFrame,
+    PingFrame,
+    SendFrame,
+    error_frame,
+    parse_frame,
+)
 
 logger = logging.getLogger("clawdeploy_relay.ws")
 # Sending to a socket the client has closed raises one of these.
 GONE = (WebSocketDisconnect, WebSocketDisconnected)
 CLOSE_POLICY = 1008  # RFC 6455: policy violation (here: the token was revoked)
 REVOKED = ApiError(401, "token_revoked", "this client token was revoked; ask for a new one")
+
+
+class Sockets:
+    """This node's open client sessions, by client id (event loop only)."""
+
+    def __init__(self) -> None:
+        self._by_client: dict[str, set[ClientSession]] = {}
+
+    def add(self, session: "ClientSession") -> None:
+        """Register an open session."""
+        self._by_client.setdefault(session.client.id, set()).add(session)
+
+    def remove(self, session: "ClientSession") -> None:
+        """Forget a closed session."""
+        found = self._by_client.get(session.client.id)
+        if found is not None:
+            found.discard(session)
+            if not found:
+                del self._by_client[session.client.id]
+
+    async def push(self, client_id: str, frame: dict[str, Any]) -> int:
+        """Send ``frame`` to every open socket of the client here; return how many got it."""
+        told = 0
+        for session in list(self._by_client.get(client_id, ())):
+            try:
+                await session.send(frame)
+                told += 1
+            except GONE:
+                pass
+        return told
 
 
 class ClientSession:
@@ -58,8 +104,12 @@ class ClientSession:
         metrics: RelayMetrics,
         settings: Settings,
         trace_id: str,
+        streams: StreamBuffer,
+        sockets: Sockets,
     ) -> None:
         self.ws = websocket
+        self.streams = streams
+        self.sockets = sockets
         self.client = client
         self.relay = relay
         self.notifier = notifier
@@ -72,13 +122,16 @@ class ClientSession:
         self.keepalive_s = settings.stale_after_s / 3
         self._send_lock = anyio.Lock()
 
-    async def run(self) -> None:
-        """Accept, send ``ready``, then push and read until the client closes."""
-        await self.ws.accept()
+    async def run(self, accepted: bool = False) -> None:
+        """Accept (unless ``accepted``: a signed hello came first), send ``ready``, then push
+        and read until the client closes."""
+        if not accepted:
+            await self.ws.accept()
         self.metrics.websockets.inc()
+        self.sockets.add(self)
         logger.info("client websocket open: id=%s trace_id=%s", self.client.id, self.trace_id)
         try:
-            await self._send(
+            await self.send(
                 {
                     "type": "ready",
                     "clientId": self.client.id,
@@ -95,10 +148,12 @@ class ClientSession:
         except GONE:
             pass
         finally:
+            self.sockets.remove(self)
             self.metrics.websockets.dec()
             logger.info("client websocket closed: id=%s trace_id=%s", self.client.id, self.trace_id)
 
-    async def _send(self, frame: dict[str, Any]) -> None:
+    async def send(self, frame: dict[str, Any]) -> None:
+        """Send one frame (frames from several tasks never interleave); raises GONE."""
         async with self._send_lock:
             await self.ws.send_json(frame)
 
@@ -107,21 +162,22 @@ class ClientSession:
 
     async def _close_revoked(self) -> None:
         logger.info("client websocket revoked: id=%s trace_id=%s", self.client.id, self.trace_id)
-        await self._send(error_frame(REVOKED))
+        await self.send(error_frame(REVOKED))
         await self.ws.close(CLOSE_POLICY, REVOKED.error_code)
 
     async def _push(self, scope: anyio.CancelScope) -> None:
         client_id = self.client.id
         try:
             while True:
+                # The version is read before the revocation check and the claim, so a
+                # revocation or a message that comes in between wakes the wait below.
+                seen = self.notifier.version(client_id)
                 if not await self._active():
                     await self._close_revoked()
                     break
-                # The version is read before the claim, so a message queued in between wakes us.
-                seen = self.notifier.version(client_id)
                 result = await run_in_threadpool(self.relay.poll, client_id, False)
                 if result.messages:
-                    await self._send({"type": "messages", "messages": result.messages})
+                    await self.send({"type": "messages", "messages": result.messages})
                     continue
                 await self.notifier.wait(client_id, seen, self.keepalive_s)
         except GONE:
@@ -139,17 +195,20 @@ class ClientSession:
                 text = message.get("text")
                 if text is None:
                     binary = ApiError(422, "invalid_request", "frames are JSON text, not binary")
-                    await self._send(error_frame(binary))
+                    await self.send(error_frame(binary))
                     continue
                 if not await self._active():
                     await self._close_revoked()
                     return
-                await self._send(await self._answer(text))
+                answer = await self._answer(text)
+                if answer is not None:
+                    await self.send(answer)
         except GONE:
             return
 
-    async def _answer(self, text: str) -> dict[str, Any]:
-        """The answer to one text frame: its result, or an ``error`` frame."""
+    async def _answer(self, text: str) -> dict[str, Any] | None:
+        """The answer to one text frame: its result (None: nothing to say), or an
+        ``error`` frame."""
         frame: ClientFrame | None = None
         try:
             # The rate first, before any parsing: a flood of frames costs a counter each.
@@ -168,15 +227,18 @@ class ClientSession:
             )
             return error_frame(failed, frame.ref if frame is not None else None)
 
-    async def _handle(self, frame: ClientFrame) -> dict[str, Any]:
+    async def _handle(self, frame: ClientFrame) -> dict[str, Any] | None:
         client_id = self.client.id
         if isinstance(frame, PingFrame):
             return {"type": "pong", "ref": frame.ref}
         if isinstance(frame, AckFrame):
             acked = await run_in_threadpool(self.relay.ack, client_id, frame.ids)
+            self.streams.drop(frame.ids)
             if acked:
                 self.notifier.notify([client_id])  # the next message of a conversation is due
             return {"type": "acked", "ref": frame.ref, "acked": acked}
+        if isinstance(frame, ChunkFrame):
+            return await self._chunk(frame)
         assert isinstance(frame, SendFrame)
         check_text(frame.text, self.settings)
         message = await run_in_threadpool(
@@ -188,5 +250,24 @@ class ClientSession:
             frame.idempotency_key,
             frame.ack_ids,
         )
+        self.streams.finish(client_id, message["conversationId"])
         self.notifier.notify([client_id])  # the send acked: the conversation may go on
         return {"type": "sent", "ref": frame.ref, "message": message}
+
+    async def _chunk(self, frame: ChunkFrame) -> dict[str, Any] | None:
+        """Keep one reply chunk (best-effort, this node's memory)."""
+        client_id = self.client.id
+        check_text(frame.text, self.settings)
+        owner = None
+        if not self.streams.known(client_id, frame.reply_to, frame.conversation_id):
+            owner = await run_in_threadpool(
+                owned_message,
+                self.relay.store,
+                client_id,
+                frame.reply_to,
+                frame.conversation_id,
+            )
+        self.streams.add(frame.reply_to, client_id, frame.seq, frame.text, owner)
+        if frame.ref is None:
+            return None
+        return {"type": "chunked", "ref": frame.ref, "replyTo": frame.reply_to, "seq": frame.seq}

@@ -115,3 +115,15 @@ def test_provider_env_names():
 def test_parse_version():
     assert parse_version("2026.9.6") == (2026, 9, 6)
     assert parse_version("2026.9.1-beta.1") == (2026, 9, 1)
+
+
+def test_a_cell_allows_its_control_ui_from_its_host_port_only():
+    cell = openclaw_gateway_config({"version": "2026.9.6", "cell": True, "port": 18800})
+    assert cell["gateway"]["controlUi"]["allowedOrigins"] == [
+        "http://127.0.0.1:18800",
+        "http://localhost:18800",
+    ]
+    # The classic instance (and a cell on the container's own port) keep OpenClaw's default.
+    for instance in ({"port": 18800}, {"cell": True, "port": 18789}):
+        config = openclaw_gateway_config({"version": "2026.9.6", **instance})
+        assert "controlUi" not in config["gateway"]

@@ -200,3 +200,34 @@ def test_the_name_rule_is_the_release_history_rule():
         release.validate_instance(name)
     for name in ("-a", "a-", "A", "x" * 41):
         assert not re.match(NAME_PATTERN, name)
+
+
+def test_cpus_cell_and_display_name_are_resolved():
+    [main, cell] = openclaw_instances(
+        [
+            {"name": "main", "port": 18789},
+            {"name": "li", "port": 18800, "cell": True, "display_name": "李雷", "cpus": "1.5"},
+        ],
+        DEFAULTS,
+    )
+    assert (main["cpus"], main["cell"], main["display_name"]) == (None, False, "main")
+    assert (cell["cpus"], cell["cell"], cell["display_name"]) == (1.5, True, "李雷")
+    [limited] = openclaw_instances([{"name": "main", "port": 18789}], {**DEFAULTS, "cpus": 2})
+    assert limited["cpus"] == 2.0
+    [unlimited] = openclaw_instances([{"name": "main", "port": 18789}], {**DEFAULTS, "cpus": 0})
+    assert unlimited["cpus"] is None
+
+
+@pytest.mark.parametrize("cpus", [0, -1, "lots", True, float("inf")])
+def test_a_cpu_limit_must_be_a_positive_number(cpus):
+    errors = openclaw_instance_errors([{"name": "main", "port": 18789, "cpus": cpus}], DEFAULTS)
+    assert errors == [
+        "instance main: cpus %r must be a positive number of CPUs such as 1 or 1.5" % cpus
+    ]
+    errors = openclaw_instance_errors([{"name": "main", "port": 18789}], {**DEFAULTS, "cpus": cpus})
+    expected = (
+        []
+        if cpus == 0
+        else ["gateway_cpus %r must be a positive number of CPUs such as 1 or 1.5" % cpus]
+    )
+    assert errors == expected

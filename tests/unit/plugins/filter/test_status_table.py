@@ -73,3 +73,13 @@ def test_rollback_target_is_shown_per_instance():
     assert main[header.index("ROLLBACK TO") :] == "2026.8.2 (20261123T184900Z-2026.8.2)"
     assert bob[header.index("ROLLBACK TO") :] == "-"
     assert backend.endswith(" -")
+
+
+def test_a_cells_url_names_its_colleague():
+    rows = [
+        {"instance": "main", "display_name": "main", "url": "http://127.0.0.1:18789", "ok": True},
+        {"instance": "li", "display_name": "李雷", "url": "http://127.0.0.1:18800", "ok": True},
+    ]
+    text = status_table(rows)
+    assert "gateway main: http://127.0.0.1:18789" in text
+    assert "gateway li (李雷): http://127.0.0.1:18800" in text
